@@ -1,0 +1,133 @@
+"""Per-family differences between VLMs, each in one small adapter.
+
+The rest of the project treats a VLM as: processor(text, images) -> model inputs; extend those
+inputs with completion tokens; one full forward. What differs per family:
+
+- Qwen2-VL / Qwen2.5-VL / Qwen3-VL: mRoPE positions are only computed when `mm_token_type_ids`
+  reaches the forward (without it the model silently falls back to 1D positions, and log-probs of
+  the same tokens differ from generation by nats). `model.model.rope_deltas` is state left behind
+  by `generate`; it is reset before every generate and every training forward.
+- Mllama: the cross-attention mask is per token; completion tokens repeat the last prompt row,
+  as `generate` does.
+- LLaVA / LLaVA-OneVision: nothing beyond positions.
+
+For text decoders whose forward otherwise numbers positions 0..T-1 regardless of left padding,
+explicit `position_ids = cumsum(attention_mask) - 1` are passed, which is what `generate` uses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+# model_type of the HF config -> adapter name
+_MODEL_TYPES = {
+    "qwen2_vl": "qwen",
+    "qwen2_5_vl": "qwen",
+    "qwen3_vl": "qwen",
+    "mllama": "mllama",
+    "llava": "llava",
+    "llava_onevision": "llava",
+    "llava_next": "llava",
+}
+SUPPORTED_MODEL_TYPES = tuple(_MODEL_TYPES)
+
+
+def _text_positions(attention_mask_BT: torch.Tensor) -> torch.Tensor:
+    pos_BT = attention_mask_BT.long().cumsum(-1) - 1  # (B, T)
+    return pos_BT.clamp(min=0)
+
+
+@dataclass(frozen=True)
+class FamilyAdapter:
+    """Base adapter: plain concatenation, explicit 1D positions."""
+
+    name: str = "llava"
+    image_token: str = "<image>"
+    nested_images: bool = False  # processor wants one list of images per row
+
+    def vision_token_ids(self, processor: Any) -> list[int]:
+        """Special tokens that must never be sampled (a sampled image token breaks the next forward)."""
+        tok = processor.tokenizer
+        out = []
+        for name in ("image_token", "video_token", "boi_token", "eoi_token"):
+            t = getattr(processor, name, None) or getattr(tok, name, None)
+            if isinstance(t, str):
+                out.append(tok.convert_tokens_to_ids(t))
+        for t in (self.image_token, "<|vision_start|>", "<|vision_end|>", "<|vision_pad|>", "<|image_pad|>",
+                  "<|video_pad|>", "<|image|>", "<image>", "<video>"):
+            tid = tok.convert_tokens_to_ids(t)
+            if isinstance(tid, int) and tid != tok.unk_token_id and tid is not None:
+                out.append(tid)
+        return sorted(set(i for i in out if i is not None and i >= 0))
+
+    def extend(self, inputs: dict[str, torch.Tensor], completion_ids_BC: torch.Tensor,
+               completion_mask_BC: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Inputs of the full sequence [left-padded prompt | right-padded completion]."""
+        out = dict(inputs)
+        out["input_ids"] = torch.cat([inputs["input_ids"], completion_ids_BC], dim=1)  # (B, P+C)
+        out["attention_mask"] = torch.cat([inputs["attention_mask"], completion_mask_BC.to(inputs["attention_mask"].dtype)], 1)
+        return out
+
+    def positions(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {"position_ids": _text_positions(inputs["attention_mask"])}
+
+    def reset_state(self, model: Any) -> None:
+        return None
+
+    def vision_modules(self, model: Any) -> list[torch.nn.Module]:
+        base = getattr(model, "model", model)
+        mods = [getattr(base, n) for n in ("vision_tower", "visual", "vision_model", "multi_modal_projector")
+                if isinstance(getattr(base, n, None), torch.nn.Module)]
+        return mods
+
+
+@dataclass(frozen=True)
+class QwenAdapter(FamilyAdapter):
+    name: str = "qwen"
+    image_token: str = "<|image_pad|>"
+
+    def extend(self, inputs, completion_ids_BC, completion_mask_BC):
+        out = super().extend(inputs, completion_ids_BC, completion_mask_BC)
+        if "mm_token_type_ids" in inputs:  # completion tokens are text: type 0
+            mm = inputs["mm_token_type_ids"]
+            out["mm_token_type_ids"] = torch.cat([mm, torch.zeros_like(completion_ids_BC, dtype=mm.dtype)], 1)
+        return out
+
+    def positions(self, inputs):
+        if "image_grid_thw" in inputs or "video_grid_thw" in inputs:
+            return {}  # the model computes 3D mRoPE positions from mm_token_type_ids
+        pos_BT = _text_positions(inputs["attention_mask"])
+        return {"position_ids": pos_BT.unsqueeze(0).expand(3, -1, -1)}  # (3, B, T): text-only mRoPE
+
+    def reset_state(self, model):
+        base = getattr(model, "model", None)
+        if base is not None and hasattr(base, "rope_deltas"):
+            base.rope_deltas = None
+
+
+@dataclass(frozen=True)
+class MllamaAdapter(FamilyAdapter):
+    name: str = "mllama"
+    image_token: str = "<|image|>"
+    nested_images: bool = True
+
+    def extend(self, inputs, completion_ids_BC, completion_mask_BC):
+        out = super().extend(inputs, completion_ids_BC, completion_mask_BC)
+        cam = inputs.get("cross_attention_mask")
+        if cam is not None:  # (B, P, n_img, n_tiles): completion tokens see what the last prompt token sees
+            last = cam[:, -1:].expand(-1, completion_ids_BC.shape[1], *cam.shape[2:])
+            out["cross_attention_mask"] = torch.cat([cam, last], dim=1)
+        return out
+
+
+_ADAPTERS = {"qwen": QwenAdapter(), "mllama": MllamaAdapter(), "llava": FamilyAdapter()}
+
+
+def adapter_for(model_type: str) -> FamilyAdapter:
+    """The adapter for an HF `config.model_type`; ValueError names the supported types."""
+    if model_type not in _MODEL_TYPES:
+        raise ValueError(f"unsupported model family {model_type!r}; supported: {', '.join(SUPPORTED_MODEL_TYPES)}")
+    return _ADAPTERS[_MODEL_TYPES[model_type]]

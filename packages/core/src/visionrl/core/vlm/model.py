@@ -1,0 +1,225 @@
+"""Load any supported HF VLM and use it the one way the project needs: prompts in, tokens and log-probs out.
+
+Sequence layout everywhere: a left-padded prompt block (P columns) followed by a right-padded
+completion block (C columns), so every completion starts at column P and `logits_to_keep = C + 1`
+selects exactly the logits that predict completion tokens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, NamedTuple
+
+import torch
+from PIL import Image
+
+from visionrl.core.vlm.adapters import FamilyAdapter, adapter_for
+
+IMAGE = object()  # placeholder marking where an image goes in `Prompt.content`
+Dtype = Literal["float32", "bfloat16", "float16"]
+
+
+class ModelLoadError(ValueError):
+    """A user-facing error: the model path/id cannot be loaded as a supported VLM."""
+
+
+@dataclass
+class Prompt:
+    """One chat prompt: ordered user content (text and image slots), its images, an optional
+    system prompt and an optional assistant prefill (forced prefix the completion continues)."""
+
+    content: list[Any]  # str or IMAGE
+    images: list[Image.Image] = field(default_factory=list)
+    system: str | None = None
+    prefill: str = ""
+
+    @classmethod
+    def simple(cls, question: str, images: Sequence[Image.Image] = (), *, system: str | None = None,
+               prefill: str = "", image_first: bool = True) -> Prompt:
+        """Images then question (or question then images)."""
+        imgs = [IMAGE] * len(images)
+        content = [*imgs, question] if image_first else [question, *imgs]
+        return cls(content=content, images=list(images), system=system, prefill=prefill)
+
+    def messages(self) -> list[dict[str, Any]]:
+        parts = [{"type": "image"} if c is IMAGE else {"type": "text", "text": c} for c in self.content]
+        msgs = [{"role": "system", "content": [{"type": "text", "text": self.system}]}] if self.system else []
+        return msgs + [{"role": "user", "content": parts}]
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """How to load a VLM."""
+
+    dtype: Dtype = "float32"
+    """Weights dtype."""
+    attn_implementation: str | None = None
+    """`eager`, `sdpa` or `flash_attention_2`; None lets transformers choose."""
+    gradient_checkpointing: bool = False
+    """Activation checkpointing of the decoder (saves memory, costs ~30% speed)."""
+    freeze_vision: bool = False
+    """Freeze the vision tower and projector."""
+    lora_r: int = 0
+    """LoRA rank (0 = full fine-tuning); needs the `lora` extra (peft)."""
+    lora_alpha: int = 16
+    lora_dropout: float = 0.0
+    lora_target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
+    trust_remote_code: bool = False
+    """Allow code from the model repo to run (off unless asked)."""
+
+
+class LogProbs(NamedTuple):
+    logps_BC: torch.Tensor  # (B, C) log-prob of each completion token
+    entropy_BC: torch.Tensor | None  # (B, C) entropy of the next-token distribution
+
+
+class VLM:
+    """A HF VLM + its processor + the family adapter."""
+
+    def __init__(self, model: torch.nn.Module, processor: Any, adapter: FamilyAdapter):
+        self.model = model
+        self.processor = processor
+        self.adapter = adapter
+        self.tokenizer = processor.tokenizer
+        self.tokenizer.padding_side = "left"
+        self.eos_token_id: int = self.tokenizer.eos_token_id
+        self.pad_token_id: int = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.eos_token_id
+        self.suppress_ids: list[int] = adapter.vision_token_ids(processor)
+
+    # ---- prompts -> model inputs -------------------------------------------------------------
+    def render(self, prompt: Prompt) -> str:
+        text = self.processor.apply_chat_template(prompt.messages(), add_generation_prompt=True, tokenize=False)
+        return text + prompt.prefill
+
+    def encode(self, prompts: Sequence[Prompt], device: torch.device | str | None = None) -> dict[str, torch.Tensor]:
+        """Left-padded model inputs for a batch of prompts (images of mixed sizes allowed)."""
+        texts = [self.render(p) for p in prompts]
+        images = [[im.convert("RGB") for im in p.images] for p in prompts]
+        kwargs: dict[str, Any] = {}
+        if any(images):
+            kwargs["images"] = images if self.adapter.nested_images else [im for row in images for im in row]
+        enc = self.processor(text=texts, return_tensors="pt", padding=True, **kwargs)
+        enc = {k: v for k, v in enc.items() if isinstance(v, torch.Tensor)}
+        if device is not None:
+            enc = {k: v.to(device) for k, v in enc.items()}
+        if "pixel_values" in enc and enc["pixel_values"].is_floating_point():
+            enc["pixel_values"] = enc["pixel_values"].to(self.model.dtype)
+        return enc
+
+    # ---- generation ----------------------------------------------------------------------------
+    @torch.no_grad()
+    def generate(self, inputs: dict[str, torch.Tensor], *, max_new_tokens: int, do_sample: bool,
+                 temperature: float = 1.0, top_p: float = 1.0, top_k: int = 0,
+                 generator_seed: int | None = None) -> torch.Tensor:
+        """Completion ids (B, C), right-padded with pad after the first EOS."""
+        self.adapter.reset_state(self.model)
+        kw: dict[str, Any] = dict(max_new_tokens=max_new_tokens, do_sample=do_sample,
+                                  eos_token_id=self.eos_token_id, pad_token_id=self.pad_token_id,
+                                  suppress_tokens=self.suppress_ids or None)
+        kw.update(temperature=temperature, top_p=top_p, top_k=top_k) if do_sample else kw.update(
+            temperature=None, top_p=None, top_k=None)
+        was_training = self.model.training
+        self.model.eval()
+        out = self.model.generate(**inputs, **kw)
+        self.model.train(was_training)
+        self.adapter.reset_state(self.model)
+        return out[:, inputs["input_ids"].shape[1]:]
+
+    def completion_mask(self, completion_ids_BC: torch.Tensor) -> torch.Tensor:
+        """1 up to and including the first EOS (or everywhere when there is none)."""
+        is_eos = completion_ids_BC == self.eos_token_id  # (B, C)
+        after_eos = (is_eos.long().cumsum(1) - is_eos.long()) > 0  # tokens strictly after the first EOS
+        return (~after_eos).long()
+
+    def decode(self, completion_ids_BC: torch.Tensor, mask_BC: torch.Tensor) -> list[str]:
+        return [self.tokenizer.decode(ids[m.bool()].tolist(), skip_special_tokens=True)
+                for ids, m in zip(completion_ids_BC, mask_BC)]
+
+    # ---- log-probs -----------------------------------------------------------------------------
+    def completion_logprobs(self, inputs: dict[str, torch.Tensor], completion_ids_BC: torch.Tensor,
+                            completion_mask_BC: torch.Tensor, *, temperature: float = 1.0,
+                            with_entropy: bool = False) -> LogProbs:
+        """Per-token log-probs of completions given their prompts, in one full forward."""
+        from visionrl.core.losses.policy import entropy_from_logits, selective_log_softmax
+
+        full = self.adapter.extend(inputs, completion_ids_BC, completion_mask_BC)
+        full.update(self.adapter.positions(full))
+        self.adapter.reset_state(self.model)
+        c = completion_ids_BC.shape[1]
+        logits_BCV = self.model(**full, use_cache=False, logits_to_keep=c + 1).logits[:, :-1]  # (B, C, V)
+        self.adapter.reset_state(self.model)
+        logits_BCV = logits_BCV.float()
+        if self.suppress_ids:  # the sampling distribution never puts mass on vision tokens; score the same policy
+            logits_BCV[..., self.suppress_ids] = torch.finfo(logits_BCV.dtype).min  # finite: entropy stays NaN-free
+        if temperature != 1.0:
+            logits_BCV = logits_BCV / temperature
+        logps_BC = selective_log_softmax(logits_BCV, completion_ids_BC)
+        entropy_BC = entropy_from_logits(logits_BCV.detach()) if with_entropy else None
+        return LogProbs(logps_BC, entropy_BC)
+
+    # ---- persistence ----------------------------------------------------------------------------
+    def save_pretrained(self, out_dir: str | Path) -> None:
+        model = self.model
+        if hasattr(model, "merge_and_unload"):  # LoRA: export merged full weights
+            model = model.merge_and_unload()
+        model.save_pretrained(out_dir, safe_serialization=True)
+        self.processor.save_pretrained(out_dir)
+
+    @property
+    def model_type(self) -> str:
+        base = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
+        return base.config.model_type
+
+
+def load_vlm(name_or_path: str | Path, options: LoadOptions | None = None) -> VLM:
+    """Load a supported VLM (hub id or local dir) through the Auto classes.
+
+    Raises:
+        ModelLoadError: the path is not a model, the family is unsupported, or there is no processor.
+    """
+    from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor
+
+    opts = options or LoadOptions()
+    src = str(name_or_path)
+    try:
+        config = AutoConfig.from_pretrained(src, trust_remote_code=opts.trust_remote_code)
+    except (OSError, ValueError) as err:
+        raise ModelLoadError(f"cannot load model config from {src!r}: {str(err).splitlines()[0]}") from err
+    try:
+        adapter = adapter_for(config.model_type)
+    except ValueError as err:
+        raise ModelLoadError(f"{src}: {err}") from err
+    try:
+        processor = AutoProcessor.from_pretrained(src, trust_remote_code=opts.trust_remote_code)
+    except (OSError, ValueError) as err:
+        raise ModelLoadError(f"{src} has no usable processor: {str(err).splitlines()[0]}") from err
+    if not hasattr(processor, "tokenizer") or not hasattr(processor, "image_processor"):
+        raise ModelLoadError(f"{src}: the processor is not a vision-language processor ({type(processor).__name__})")
+    kw: dict[str, Any] = dict(dtype=getattr(torch, opts.dtype), trust_remote_code=opts.trust_remote_code,
+                              use_safetensors=True)
+    if opts.attn_implementation:
+        kw["attn_implementation"] = opts.attn_implementation
+    model = AutoModelForImageTextToText.from_pretrained(src, **kw)
+    vlm = VLM(model, processor, adapter)
+    configure_training(vlm, opts)
+    return vlm
+
+
+def configure_training(vlm: VLM, opts: LoadOptions) -> None:
+    """Freezing, activation checkpointing and LoRA, applied in place."""
+    if opts.freeze_vision:
+        for mod in vlm.adapter.vision_modules(vlm.model):
+            mod.requires_grad_(False)
+    if opts.gradient_checkpointing:
+        vlm.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        vlm.model.config.use_cache = False
+    if opts.lora_r > 0:
+        try:
+            from peft import LoraConfig, get_peft_model
+        except ImportError as err:
+            raise ModelLoadError("LoRA needs peft: pip install 'visionrl-core[lora]'") from err
+        cfg = LoraConfig(r=opts.lora_r, lora_alpha=opts.lora_alpha, lora_dropout=opts.lora_dropout,
+                         target_modules=list(opts.lora_target_modules))
+        vlm.model = get_peft_model(vlm.model, cfg)
