@@ -1,0 +1,37 @@
+"""Records, dataset loading/validation and the procedural `shapes` world."""
+
+from visionrl.core.data.loaders import load_records, write_folder
+from visionrl.core.data.records import ImageLike, MCQRecord, PairRecord, Record, VQARecord
+from visionrl.core.data.shapes import (
+    TEMPLATES,
+    Question,
+    Scene,
+    Shape,
+    ShapesWorld,
+    blind_baseline,
+    caption,
+    render,
+    sample_scene,
+)
+from visionrl.core.data.validate import DEFAULT_MAX_PIXELS, DataError
+
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "TEMPLATES",
+    "DataError",
+    "ImageLike",
+    "MCQRecord",
+    "PairRecord",
+    "Question",
+    "Record",
+    "Scene",
+    "Shape",
+    "ShapesWorld",
+    "VQARecord",
+    "blind_baseline",
+    "caption",
+    "load_records",
+    "render",
+    "sample_scene",
+    "write_folder",
+]

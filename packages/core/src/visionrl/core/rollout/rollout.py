@@ -100,3 +100,15 @@ def generate_rollout(vlm: VLM, prompts: Sequence[Prompt], rows: Sequence[Any], *
     return Rollout(prompts=rep_prompts, rows=rep_rows, group_ids_N=group_ids, completion_ids_NC=ids,
                    completion_mask_NC=mask, texts=vlm.decode(ids, mask), clipped_N=~has_eos,
                    seconds=time.perf_counter() - start)
+
+
+def generate_texts(vlm: VLM, prompts: Sequence[Prompt], sampling: SamplingParams, *, engine: str = "hf",
+                   batch_size: int = 64) -> list[str]:
+    """One completion per prompt, decoded (greedy when `sampling.do_sample` is False)."""
+    run = ROLLOUT_ENGINES[engine]
+    device = next(vlm.model.parameters()).device
+    texts: list[str] = []
+    for lo in range(0, len(prompts), batch_size):
+        ids = run(vlm, vlm.encode(prompts[lo:lo + batch_size], device=device), sampling)
+        texts += vlm.decode(ids, vlm.completion_mask(ids))
+    return texts

@@ -138,26 +138,46 @@ class VLM:
                 for ids, m in zip(completion_ids_BC, mask_BC)]
 
     # ---- log-probs -----------------------------------------------------------------------------
-    def completion_logprobs(self, inputs: dict[str, torch.Tensor], completion_ids_BC: torch.Tensor,
-                            completion_mask_BC: torch.Tensor, *, temperature: float = 1.0,
-                            with_entropy: bool = False) -> LogProbs:
-        """Per-token log-probs of completions given their prompts, in one full forward."""
-        from visionrl.core.losses.policy import entropy_from_logits, selective_log_softmax
-
+    def completion_logits(self, inputs: dict[str, torch.Tensor], completion_ids_BC: torch.Tensor,
+                          completion_mask_BC: torch.Tensor, *, model: torch.nn.Module | None = None) -> torch.Tensor:
+        """Logits (B, C, V) that predict each completion token, in fp32, vision tokens masked out
+        (the sampling distribution never puts mass on them, so the scored policy must not either)."""
+        model = model if model is not None else self.model
         full = self.adapter.extend(inputs, completion_ids_BC, completion_mask_BC)
         full.update(self.adapter.positions(full))
-        self.adapter.reset_state(self.model)
+        self.adapter.reset_state(model)
         c = completion_ids_BC.shape[1]
-        logits_BCV = self.model(**full, use_cache=False, logits_to_keep=c + 1).logits[:, :-1]  # (B, C, V)
-        self.adapter.reset_state(self.model)
-        logits_BCV = logits_BCV.float()
-        if self.suppress_ids:  # the sampling distribution never puts mass on vision tokens; score the same policy
-            logits_BCV[..., self.suppress_ids] = torch.finfo(logits_BCV.dtype).min  # finite: entropy stays NaN-free
+        logits_BCV = model(**full, use_cache=False, logits_to_keep=c + 1).logits[:, :-1].float()  # (B, C, V)
+        self.adapter.reset_state(model)
+        if self.suppress_ids:  # finite fill keeps entropy NaN-free
+            logits_BCV[..., self.suppress_ids] = torch.finfo(logits_BCV.dtype).min
+        return logits_BCV
+
+    def completion_logprobs(self, inputs: dict[str, torch.Tensor], completion_ids_BC: torch.Tensor,
+                            completion_mask_BC: torch.Tensor, *, temperature: float = 1.0,
+                            with_entropy: bool = False, model: torch.nn.Module | None = None) -> LogProbs:
+        """Per-token log-probs of completions given their prompts, in one full forward
+        (of `model` when given, e.g. a frozen reference copy; else of the policy)."""
+        from visionrl.core.losses.policy import entropy_from_logits, selective_log_softmax
+
+        logits_BCV = self.completion_logits(inputs, completion_ids_BC, completion_mask_BC, model=model)
         if temperature != 1.0:
             logits_BCV = logits_BCV / temperature
         logps_BC = selective_log_softmax(logits_BCV, completion_ids_BC)
         entropy_BC = entropy_from_logits(logits_BCV.detach()) if with_entropy else None
         return LogProbs(logps_BC, entropy_BC)
+
+    def encode_targets(self, targets: Sequence[str], device: torch.device | str | None = None
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Target texts + EOS as right-padded completion ids (B, C) and mask."""
+        rows = [self.tokenizer(t, add_special_tokens=False)["input_ids"] + [self.eos_token_id] for t in targets]
+        width = max(len(r) for r in rows)
+        ids = torch.full((len(rows), width), self.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, r in enumerate(rows):
+            ids[i, : len(r)] = torch.tensor(r)
+            mask[i, : len(r)] = 1
+        return ids.to(device) if device else ids, mask.to(device) if device else mask
 
     # ---- persistence ----------------------------------------------------------------------------
     def save_pretrained(self, out_dir: str | Path) -> None:

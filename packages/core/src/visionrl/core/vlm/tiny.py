@@ -74,10 +74,13 @@ class TinySpec:
     vocab_size: int = 1024
     image_size: int = 56
     tie_embeddings: bool = False
+    phrases: tuple[str, ...] = ()
+    """Fixed strings (e.g. long instruction prompts) added as single tokens, so a tiny model's
+    prompts stay short; everything else is ordinary byte-level BPE."""
 
 
 def train_tokenizer(corpus: Iterable[str], specials: list[str], *, eos: str, pad: str, bos: str | None,
-                    chat_template: str, vocab_size: int = 1024):
+                    chat_template: str, vocab_size: int = 1024, phrases: Iterable[str] = ()):
     """Train a byte-level BPE tokenizer on `corpus` (any text still encodes, byte by byte)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
@@ -92,6 +95,11 @@ def train_tokenizer(corpus: Iterable[str], specials: list[str], *, eos: str, pad
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=eos, pad_token=pad, bos_token=bos,
                                    padding_side="left")
     fast.chat_template = chat_template
+    phrases = [p for p in dict.fromkeys(phrases) if p]
+    if phrases:
+        from tokenizers import AddedToken
+
+        fast.add_tokens([AddedToken(p, normalized=False, special=False) for p in phrases])
     return fast
 
 
@@ -99,7 +107,8 @@ def _qwen(family: TinyFamily, spec: TinySpec, corpus: Iterable[str]):
     import transformers as tf
 
     tok = train_tokenizer(corpus, _QWEN_SPECIALS, eos="<|im_end|>", pad="<|endoftext|>", bos=None,
-                          chat_template=_QWEN_TEMPLATE, vocab_size=spec.vocab_size)
+                          chat_template=_QWEN_TEMPLATE, vocab_size=spec.vocab_size,
+                          phrases=spec.phrases)
     ids = {t: tok.convert_tokens_to_ids(t) for t in _QWEN_SPECIALS}
     half = spec.hidden // spec.heads // 2  # mrope_section must sum to head_dim // 2
     sec = [half // 4, half // 4 + half // 8]

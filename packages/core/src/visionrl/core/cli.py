@@ -1,0 +1,372 @@
+"""What every visionrl CLI shares: preset parsing, user-error handling, the run directory and the Trainer.
+
+A train entry reads top to bottom in this order (Lightning re-runs it once per DDP rank, so every step
+before `fit` must be deterministic and free of side effects on ranks other than 0):
+
+    def main() -> None:
+        cfg = parse_config(TrainConfig, PRESETS, prog="x-train", description=__doc__)
+        validate_run_args(cfg.run)                   # UserError naming the flag -> exit 2
+        prepare_output_dir(cfg.run, cfg)             # rank 0: mkdir + config.yaml
+        lightning.seed_everything(cfg.run.seed, workers=True)  # here, once, before the model is built
+        module, data = ...                           # model init is now reproducible on every rank
+        trainer = build_trainer(cfg.run)
+        trainer.fit(module, datamodule=data, ckpt_path=resolve_resume(cfg.run))
+
+    def cli() -> None:                               # the console script
+        run_cli(main)
+
+Checkpoints and preemption, measured against Lightning 2.6:
+
+1. Atomic writes. Lightning's `TorchCheckpointIO` writes through an fsspec transaction
+   (`lightning/fabric/utilities/cloud_io.py::_atomic_save`); for local paths fsspec stages the bytes in
+   `tempfile.mkstemp()`, i.e. in $TMPDIR, and commits with `shutil.move`
+   (`fsspec/implementations/local.py::LocalFileOpener`). When $TMPDIR and the output dir are on different
+   file systems (node-local /tmp vs. a shared cluster disk) that move is a copy into the final path, so a
+   kill mid-copy leaves a truncated `last.ckpt`; it also holds a second full copy in RAM. `AtomicCheckpointIO`
+   writes `<path>.tmp` next to the target, fsyncs, then `os.replace`s, which is atomic on one file system.
+2. SIGTERM. Lightning already installs a SIGTERM handler (`trainer/connectors/signal_connector.py`) that
+   sets `trainer.received_sigterm` and forwards the signal to its child processes; the loops then raise
+   `SIGTERMException` (a `SystemExit`). Outside SLURM's SIGUSR1 requeue path nothing is saved unless
+   `ModelCheckpoint(save_on_exception=True)`, which would also overwrite `last.ckpt` after any crash
+   (a NaN, an OOM) and can deadlock when only one rank failed. `PreemptionCallback` therefore reuses
+   Lightning's flag, agrees on it across ranks at the end of a batch, saves `last.ckpt`, and stops every
+   rank together; `run_cli` turns that exit into code 143 so schedulers see an interrupted job.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import functools
+import os
+import re
+import signal
+import sys
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    import lightning
+    from visionrl.core.config import EvalArgs, RunArgs
+
+T = TypeVar("T")
+
+# Environment variables through which torchrun, SLURM, LSF and Lightning's own launcher give ranks.
+_RANK_VARS = ("RANK", "LOCAL_RANK", "NODE_RANK", "GROUP_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK")
+# Config fields never written to config.yaml. A plain substring test for "token" would also drop
+# hyperparameters such as `max_new_tokens`, so match whole name segments at the end instead.
+_SECRET_FIELD = re.compile(r"(^|_)(token|secret|password|api_key)$", re.IGNORECASE)
+
+
+class UserError(Exception):
+    """A mistake the user can fix; the message is one sentence naming the flag, file or row."""
+
+
+# ----------------------------------------------------------------------------------------------------
+# Parsing
+
+
+def parse_config(
+    config_cls: type[T],
+    presets: Mapping[str, T],
+    *,
+    default_preset: str = "demo",
+    args: list[str] | None = None,
+    prog: str,
+    description: str,
+) -> T:
+    """Parse `--preset NAME` (default `default_preset`) and then every other flag over that preset's values.
+
+    Raises `UserError` for an unknown preset; tyro itself exits with code 2 on a bad flag.
+    """
+    assert default_preset in presets, f"default preset {default_preset!r} is not in the presets"
+    argv = list(sys.argv[1:] if args is None else args)
+    name, rest = _pop_preset(argv, default_preset, presets)
+    if name not in presets:
+        raise UserError(f"--preset {name!r} is unknown; available presets: {', '.join(presets)}.")
+
+    import tyro  # after the cheap checks; tyro is light, lightning/torch are never imported here
+
+    text = (
+        f"{description.strip()}\n\n"
+        f"Presets (--preset NAME; every other flag overrides the preset's values): "
+        f"{', '.join(p + (' (default)' if p == default_preset else '') for p in presets)}.\n\n"
+        f"The defaults shown below are those of preset '{name}'."
+    )
+    return tyro.cli(config_cls, default=presets[name], args=rest, prog=prog, description=text)
+
+
+def _pop_preset(argv: list[str], default: str, presets: Mapping[str, Any]) -> tuple[str, list[str]]:
+    """Remove every `--preset NAME` / `--preset=NAME` from argv; the last one wins, as in argparse."""
+    name, rest, i = default, [], 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--preset":
+            if i + 1 >= len(argv) or argv[i + 1].startswith("-"):
+                raise UserError(f"--preset needs a NAME; available presets: {', '.join(presets)}.")
+            name, i = argv[i + 1], i + 2
+            continue
+        if arg.startswith("--preset="):
+            name = arg.split("=", 1)[1]
+        else:
+            rest.append(arg)
+        i += 1
+    return name, rest
+
+
+# ----------------------------------------------------------------------------------------------------
+# Running an entry point
+
+
+def run_cli(main: Callable[[], int | None]) -> None:
+    """Run `main`; user errors become `error: <message>` on stderr and exit code 2, Ctrl-C exit code 130.
+
+    Internal errors propagate with their traceback. A preemption stop (see `PreemptionCallback`) exits 143.
+    """
+    try:
+        code = main()
+    except UserError as exc:
+        _exit_user_error(exc)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except SystemExit as exc:
+        if not _is_sigterm_exit(exc):
+            raise
+        _print_rank_zero("interrupted by SIGTERM; checkpoints/last.ckpt is saved, continue with --resume last")
+        sys.exit(128 + signal.SIGTERM)
+    except Exception as exc:
+        if not isinstance(exc, _user_error_types()):
+            raise  # a bug: keep the traceback
+        _exit_user_error(exc)
+    if code:
+        sys.exit(code)
+
+
+def _user_error_types() -> tuple[type[Exception], ...]:
+    # Imported only once an exception is in flight: the loaders pull in datasets/PIL, which `--help`
+    # must not pay for, and the module may not exist in a partial install.
+    try:
+        from visionrl.core.data.loaders import DataError
+    except ImportError:
+        return (UserError,)
+    return (UserError, DataError)
+
+
+def _is_sigterm_exit(exc: SystemExit) -> bool:
+    # Only Lightning can have raised its SIGTERMException, so look it up without importing Lightning.
+    module = sys.modules.get("lightning.pytorch.utilities.exceptions")
+    return module is not None and isinstance(exc, module.SIGTERMException)
+
+
+def _exit_user_error(exc: Exception) -> None:
+    _print_rank_zero(f"error: {exc}")
+    sys.exit(2)
+
+
+def _print_rank_zero(message: str) -> None:
+    # Every DDP rank runs the same entry; one copy of the message is enough.
+    if _is_global_rank_zero():
+        print(message, file=sys.stderr, flush=True)
+
+
+def _is_global_rank_zero() -> bool:
+    """False when any launcher variable names a rank other than 0 (the process need not know which)."""
+    for var in _RANK_VARS:
+        value = os.environ.get(var, "0").strip() or "0"
+        if value.isdigit() and int(value) != 0:
+            return False
+    return True
+
+
+# ----------------------------------------------------------------------------------------------------
+# Output directory
+
+
+def prepare_output_dir(run_or_path: RunArgs | EvalArgs | Path | str, config: Any) -> Path:
+    """Create the output dir and write `config.yaml` (the resolved config) on global rank 0; return the dir.
+
+    Fields named like secrets (`token`, `hf_token`, `api_key`, ...) are never written.
+    """
+    out = Path(getattr(run_or_path, "output_dir", run_or_path))
+    if _is_global_rank_zero():
+        import yaml
+
+        out.mkdir(parents=True, exist_ok=True)
+        record = _yaml_safe(dataclasses.asdict(config) if dataclasses.is_dataclass(config) else config)
+        (out / "config.yaml").write_text(yaml.safe_dump(record, sort_keys=False, allow_unicode=True))
+    return out
+
+
+def _yaml_safe(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _yaml_safe(v) for k, v in value.items() if not _SECRET_FIELD.search(str(k))}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_yaml_safe(v) for v in value]
+    if isinstance(value, enum.Enum):
+        return _yaml_safe(value.value)
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)  # Path, dtype, callables: a readable record, not a round-trippable one
+
+
+def resolve_resume(run: RunArgs) -> str | None:
+    """The checkpoint path for `Trainer.fit(ckpt_path=...)`: `--resume last` means `checkpoints/last.ckpt`."""
+    if run.resume == "last":
+        return str(run.output_dir / "checkpoints" / "last.ckpt")
+    return run.resume
+
+
+# ----------------------------------------------------------------------------------------------------
+# Trainer
+
+
+def build_trainer(
+    run: RunArgs,
+    *,
+    callbacks: Iterable[Any] = (),
+    max_steps: int | None = None,
+    extra_loggers: Iterable[Any] = (),
+    enable_progress_bar: bool = True,
+    fsdp_wrap_classes: set[type] | None = None,
+    find_unused_parameters: bool = False,
+    keep_checkpoints: int = 2,
+    **trainer_kwargs: Any,
+) -> lightning.Trainer:
+    """A Lightning Trainer that honours the output-dir contract and `run`'s devices/strategy/precision.
+
+    TensorBoard events go to `<output_dir>/tensorboard/`, checkpoints to `<output_dir>/checkpoints/`
+    (the newest `keep_checkpoints` step checkpoints plus `last.ckpt`; -1 keeps all). Seeding is the entry's
+    job (module docstring), because the model is built before the Trainer.
+
+    Args:
+        fsdp_wrap_classes: the model's repeated blocks (see `decoder_layer_classes`); with `--strategy fsdp`
+            each becomes one FSDP unit and is activation-checkpointed.
+        find_unused_parameters: DDP must be told when some trainable parameters get no gradient in a step.
+        trainer_kwargs: passed to `lightning.Trainer`, overriding the values set here.
+    """
+    import lightning
+    from lightning.pytorch.callbacks import ModelCheckpoint
+    from lightning.pytorch.loggers import TensorBoardLogger
+
+    plugins = _lightning_classes()
+    ckpt_dir = run.output_dir / "checkpoints"
+    checkpoint = ModelCheckpoint(
+        dirpath=ckpt_dir,
+        every_n_train_steps=run.save_every_n_steps,
+        save_last=True,
+        # monitor="step"/mode="max" is Lightning's way to keep the newest k step checkpoints.
+        monitor="step" if keep_checkpoints > 0 else None,
+        mode="max",
+        save_top_k=keep_checkpoints,
+        # Overwrite instead of writing last-v1.ckpt, so "--resume last" always finds the newest state.
+        enable_version_counter=False,
+    )
+    logger = TensorBoardLogger(save_dir=run.output_dir, name="tensorboard", version="")
+    kwargs: dict[str, Any] = dict(
+        default_root_dir=run.output_dir,
+        accelerator=run.accelerator,
+        devices=run.devices,
+        num_nodes=run.num_nodes,
+        strategy=_strategy(run, fsdp_wrap_classes, find_unused_parameters),
+        precision=run.precision,
+        max_steps=run.max_steps if max_steps is None else max_steps,
+        max_epochs=-1,  # the step budget decides; small datasets are cycled
+        log_every_n_steps=run.log_every_n_steps,
+        logger=[logger, *extra_loggers],
+        callbacks=[checkpoint, plugins["PreemptionCallback"](ckpt_dir), *callbacks],
+        plugins=[plugins["AtomicCheckpointIO"](), *trainer_kwargs.pop("plugins", [])],
+        enable_progress_bar=enable_progress_bar,
+        deterministic=False,
+    )
+    kwargs.update(trainer_kwargs)
+    return lightning.Trainer(**kwargs)
+
+
+def _strategy(run: RunArgs, wrap_classes: set[type] | None, find_unused_parameters: bool) -> Any:
+    from lightning.pytorch.strategies import DDPStrategy, FSDPStrategy
+
+    if run.strategy == "fsdp":
+        if wrap_classes:
+            policy: Any = set(wrap_classes)
+        else:
+            from torch.distributed.fsdp.wrap import size_based_auto_wrap_policy
+
+            # Without block classes, shard in ~100M-parameter units rather than one model-sized unit.
+            policy = functools.partial(size_based_auto_wrap_policy, min_num_params=100_000_000)
+        return FSDPStrategy(
+            auto_wrap_policy=policy,
+            activation_checkpointing_policy=set(wrap_classes) if wrap_classes else None,
+            sharding_strategy="FULL_SHARD",
+            # One portable file per checkpoint, loadable without the same world size; rank 0 gathers it.
+            state_dict_type="full",
+        )
+    if run.strategy == "auto" and run.devices * run.num_nodes == 1:
+        return "auto"  # a single process needs no process group
+    # Lightning picks the backend: NCCL on GPUs, gloo on CPU.
+    return DDPStrategy(find_unused_parameters=find_unused_parameters)
+
+
+def decoder_layer_classes(model: Any) -> set[type]:
+    """The classes a transformers model lists in `_no_split_modules` (its decoder/vision blocks)."""
+    names = set(getattr(model, "_no_split_modules", None) or ())
+    return {type(m) for m in model.modules() if type(m).__name__ in names}
+
+
+# ----------------------------------------------------------------------------------------------------
+# Lightning plug-ins, defined on first use so that importing this module never imports Lightning.
+
+
+@functools.cache
+def _lightning_classes() -> dict[str, type]:
+    import torch
+    from lightning.fabric.utilities.cloud_io import _is_local_file_protocol
+    from lightning.pytorch.callbacks import Callback
+    from lightning.pytorch.plugins.io import TorchCheckpointIO
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    class AtomicCheckpointIO(TorchCheckpointIO):
+        """Write `<path>.tmp` beside the target, fsync, then `os.replace` (see module docstring, point 1)."""
+
+        def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
+            if storage_options is not None or not _is_local_file_protocol(path):
+                return super().save_checkpoint(checkpoint, path, storage_options)
+            path = Path(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(path.name + ".tmp")
+            try:
+                with open(tmp, "wb") as f:
+                    torch.save(checkpoint, f)
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(tmp, path)
+            finally:
+                tmp.unlink(missing_ok=True)
+
+    class PreemptionCallback(Callback):
+        """On SIGTERM, save `<dirpath>/last.ckpt` at the end of the current batch and stop every rank."""
+
+        def __init__(self, dirpath: str | os.PathLike) -> None:
+            self.dirpath = Path(dirpath)
+
+        def on_train_batch_end(self, trainer: Any, *args: Any, **kwargs: Any) -> None:
+            # Lightning's handler sets the flag per process; a rank that saw the signal must not enter the
+            # collective save alone, so all ranks agree first (any rank signalled -> all stop).
+            if not trainer.strategy.reduce_boolean_decision(trainer.received_sigterm, all=False):
+                return
+            trainer.save_checkpoint(self.dirpath / "last.ckpt")
+            # Lightning's own exit path: on_exception hooks, teardown, SystemExit (run_cli maps it to 143).
+            raise SIGTERMException
+
+    classes = {"AtomicCheckpointIO": AtomicCheckpointIO, "PreemptionCallback": PreemptionCallback}
+    for cls in classes.values():  # make them picklable by reference through __getattr__ below
+        cls.__module__, cls.__qualname__ = __name__, cls.__name__
+    return classes
+
+
+def __getattr__(name: str) -> Any:
+    # `from visionrl.core.cli import PreemptionCallback` works; Lightning is imported at that moment.
+    if name in ("AtomicCheckpointIO", "PreemptionCallback"):
+        return _lightning_classes()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+

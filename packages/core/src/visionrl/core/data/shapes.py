@@ -1,0 +1,397 @@
+"""`shapes`: a seeded procedural visual world with exact ground truth.
+
+A scene holds 2–3 flat shapes (square, circle, triangle; each kind at most once) in distinct
+left-to-right thirds of a small image, coloured red/green/blue/yellow on the CLIP mean pixel.
+Question templates compute their answers from the scene, so every record is verifiable:
+
+    color    "What color is the circle?"             -> "red"
+    shape    "What shape is the red one?"            -> "circle"
+    count    "How many red shapes are there?"        -> "0" .. "3"
+    left_of  "Is the circle left of the square?"     -> "yes" / "no"
+    above    "Is the circle above the square?"       -> "yes" / "no"
+    exists   "Is there a red circle?"                -> "yes" / "no"
+
+Defaults follow what a from-scratch tiny vision tower can learn (56×56 pixels, radius 0.12 of
+the image, dark-ish background: on a light background such a tower collapses to a constant).
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+from PIL import Image, ImageDraw
+from visionrl.core.data.records import MCQRecord, PairRecord, VQARecord
+
+KINDS: tuple[str, ...] = ("square", "circle", "triangle")
+# Saturated primaries far apart in RGB and from the background, so colour is easy to see.
+COLORS: dict[str, tuple[int, int, int]] = {
+    "red": (230, 30, 30),
+    "green": (30, 200, 40),
+    "blue": (30, 60, 230),
+    "yellow": (240, 220, 30),
+}
+BACKGROUND: tuple[int, int, int] = (123, 117, 104)  # CLIP mean pixel
+COLUMNS: tuple[str, ...] = ("on the left", "in the middle", "on the right")
+COUNTS: tuple[str, ...] = ("0", "1", "2", "3")
+YES_NO: tuple[str, ...] = ("yes", "no")
+CAPTION_QUESTION = "Describe the image."
+_X_JITTER = 0.03  # horizontal jitter around a third's centre (fraction of the width)
+
+
+@dataclass(frozen=True)
+class Shape:
+    """One shape; `x`, `y` are its centre and `size` its radius, as fractions of the image side."""
+
+    kind: str
+    color: str
+    x: float
+    y: float
+    size: float
+
+
+@dataclass(frozen=True)
+class Scene:
+    """A list of shapes (sorted left to right) on a square image of `image_size` pixels."""
+
+    shapes: tuple[Shape, ...]
+    image_size: int = 56
+    background: tuple[int, int, int] = BACKGROUND
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain JSON-able dict (lists, not tuples, so it survives a JSON round trip unchanged)."""
+        return {
+            "image_size": self.image_size,
+            "background": list(self.background),
+            "shapes": [asdict(s) for s in self.shapes],
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Scene:
+        return cls(
+            shapes=tuple(Shape(**s) for s in d["shapes"]),
+            image_size=int(d["image_size"]),
+            background=tuple(d["background"]),
+        )
+
+    def by_kind(self, kind: str) -> Shape:
+        return next(s for s in self.shapes if s.kind == kind)
+
+
+def sample_scene(
+    rng: random.Random,
+    image_size: int = 56,
+    num_shapes: tuple[int, int] = (2, 3),
+    size: float = 0.12,
+    jitter: float = 0.25,
+    background: tuple[int, int, int] = BACKGROUND,
+) -> Scene:
+    """Sample a scene: distinct kinds, one per third, independent colours, vertical jitter ±`jitter`."""
+    lo, hi = num_shapes
+    if not 1 <= lo <= hi <= len(KINDS):
+        raise ValueError(f"num_shapes must satisfy 1 <= min <= max <= {len(KINDS)}, got {num_shapes}")
+    if not 0 < size <= 1 / 6:
+        raise ValueError(f"size must be in (0, 1/6] so a shape fits its third, got {size}")
+    if not 0 <= jitter <= 0.5 - size:
+        raise ValueError(f"jitter must be in [0, 0.5 - size] to keep shapes inside the image, got {jitter}")
+    n = rng.randint(lo, hi)
+    kinds = rng.sample(KINDS, n)
+    columns = sorted(rng.sample(range(3), n))
+    x_jitter = min(_X_JITTER, 1 / 6 - size)  # never let a shape leave its third
+    shapes = tuple(
+        Shape(
+            kind=kind,
+            color=rng.choice(list(COLORS)),
+            x=round((col + 0.5) / 3 + rng.uniform(-x_jitter, x_jitter), 4),
+            y=round(0.5 + rng.uniform(-jitter, jitter), 4),
+            size=size,
+        )
+        for kind, col in zip(kinds, columns, strict=True)
+    )
+    return Scene(shapes=shapes, image_size=image_size, background=background)
+
+
+def render(scene: Scene) -> Image.Image:
+    """Draw the scene as an RGB image (no anti-aliasing, so pixels are exact palette colours)."""
+    s = scene.image_size
+    img = Image.new("RGB", (s, s), tuple(scene.background))
+    draw = ImageDraw.Draw(img)
+    for sh in scene.shapes:
+        cx, cy, r = sh.x * s, sh.y * s, sh.size * s
+        fill = COLORS[sh.color]
+        if sh.kind == "square":
+            draw.rectangle((cx - r, cy - r, cx + r, cy + r), fill=fill)
+        elif sh.kind == "circle":
+            draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=fill)
+        elif sh.kind == "triangle":
+            draw.polygon([(cx, cy - r), (cx + r, cy + r), (cx - r, cy + r)], fill=fill)
+        else:
+            raise ValueError(f"unknown shape kind {sh.kind!r}")
+    return img
+
+
+def column(shape: Shape) -> int:
+    """Which third (0 left, 1 middle, 2 right) the shape's centre lies in."""
+    return min(int(shape.x * 3), 2)
+
+
+def caption(scene: Scene) -> str:
+    """Canonical caption, left to right: 'a red circle on the left, a blue square in the middle'."""
+    parts = [f"a {s.color} {s.kind} {COLUMNS[column(s)]}" for s in sorted(scene.shapes, key=lambda s: s.x)]
+    return ", ".join(parts)
+
+
+# ---------------------------------------------------------------- question templates
+
+
+@dataclass(frozen=True)
+class Question:
+    """A question about `scene` (a template may edit the sampled scene to balance its answers).
+
+    `space` lists every valid answer of the template; `hard` lists wrong answers the scene makes
+    plausible (e.g. colours of the other shapes), preferred as distractors.
+    """
+
+    template: str
+    scene: Scene
+    question: str
+    answer: str
+    space: tuple[str, ...]
+    hard: tuple[str, ...] = ()
+
+
+def _color(rng: random.Random, scene: Scene) -> Question:
+    s = rng.choice(scene.shapes)
+    hard = tuple(dict.fromkeys(t.color for t in scene.shapes if t.color != s.color))
+    return Question("color", scene, f"What color is the {s.kind}?", s.color, tuple(COLORS), hard)
+
+
+def _shape(rng: random.Random, scene: Scene) -> Question:
+    s = rng.choice(scene.shapes)
+    # The colour must name one shape: recolour the others that share it.
+    others = [c for c in COLORS if c != s.color]
+    shapes = tuple(
+        t if t is s or t.color != s.color else replace(t, color=rng.choice(others)) for t in scene.shapes
+    )
+    hard = tuple(t.kind for t in shapes if t.kind != s.kind)
+    return Question(
+        "shape", replace(scene, shapes=shapes), f"What shape is the {s.color} one?", s.kind, KINDS, hard
+    )
+
+
+def _count(rng: random.Random, scene: Scene) -> Question:
+    # Choose the answer first, then recolour: independent colours would make "0" the majority.
+    color = rng.choice(list(COLORS))
+    n = len(scene.shapes)
+    k = rng.randint(0, n)
+    hit = set(rng.sample(range(n), k))
+    others = [c for c in COLORS if c != color]
+    shapes = tuple(
+        replace(s, color=color)
+        if i in hit
+        else (s if s.color != color else replace(s, color=rng.choice(others)))
+        for i, s in enumerate(scene.shapes)
+    )
+    hard = tuple(str(v) for v in (k - 1, k + 1) if 0 <= v <= n)
+    return Question(
+        "count", replace(scene, shapes=shapes), f"How many {color} shapes are there?", str(k), COUNTS, hard
+    )
+
+
+def _left_of(rng: random.Random, scene: Scene) -> Question:
+    a, b = rng.sample(scene.shapes, 2)
+    answer = "yes" if a.x < b.x else "no"
+    return Question("left_of", scene, f"Is the {a.kind} left of the {b.kind}?", answer, YES_NO)
+
+
+def _above(rng: random.Random, scene: Scene) -> Question:
+    a, b = rng.sample(scene.shapes, 2)
+    # Move the pair into separate vertical bands so "above" is never ambiguous (y grows downwards).
+    top, bottom = round(rng.uniform(0.25, 0.42), 4), round(rng.uniform(0.58, 0.75), 4)
+    ya, yb = (top, bottom) if rng.random() < 0.5 else (bottom, top)
+    new = {a.kind: replace(a, y=ya), b.kind: replace(b, y=yb)}
+    shapes = tuple(new.get(s.kind, s) for s in scene.shapes)
+    answer = "yes" if ya < yb else "no"
+    return Question(
+        "above", replace(scene, shapes=shapes), f"Is the {a.kind} above the {b.kind}?", answer, YES_NO
+    )
+
+
+def _exists(rng: random.Random, scene: Scene) -> Question:
+    present = {(s.color, s.kind) for s in scene.shapes}
+    if rng.random() < 0.5:
+        s = rng.choice(scene.shapes)
+        color, kind, answer = s.color, s.kind, "yes"
+    else:
+        kinds_here = {s.kind for s in scene.shapes}
+        absent = [(c, k) for c in COLORS for k in KINDS if (c, k) not in present]
+        # Half the negatives name a kind that is in the image with the wrong colour: the model
+        # must bind colour to shape rather than detect either alone.
+        hard = [(c, k) for c, k in absent if k in kinds_here]
+        color, kind = rng.choice(hard if hard and rng.random() < 0.5 else absent)
+        answer = "no"
+    return Question("exists", scene, f"Is there a {color} {kind}?", answer, YES_NO)
+
+
+TemplateFn = Callable[[random.Random, Scene], Question]
+TEMPLATES: dict[str, TemplateFn] = {
+    "color": _color,
+    "shape": _shape,
+    "count": _count,
+    "left_of": _left_of,
+    "above": _above,
+    "exists": _exists,
+}
+
+
+def _wrong(rng: random.Random, q: Question, k: int) -> list[str]:
+    """Up to `k` distinct wrong answers: the scene's plausible ones first, then the rest of the space."""
+    hard = [a for a in q.hard if a != q.answer]
+    rest = [a for a in q.space if a != q.answer and a not in hard]
+    rng.shuffle(hard)
+    rng.shuffle(rest)
+    return (hard + rest)[:k]
+
+
+def _edit_caption(rng: random.Random, scene: Scene) -> tuple[Scene, str]:
+    """The scene with exactly one attribute of one shape changed (colour, kind or position)."""
+    s = rng.choice(scene.shapes)
+    free_kinds = [k for k in KINDS if k not in {t.kind for t in scene.shapes}]
+    free_cols = [c for c in range(3) if c not in {column(t) for t in scene.shapes}]
+    edits = ["color"] + (["kind"] if free_kinds else []) + (["position"] if free_cols else [])
+    edit = rng.choice(edits)
+    if edit == "color":
+        new = replace(s, color=rng.choice([c for c in COLORS if c != s.color]))
+    elif edit == "kind":
+        new = replace(s, kind=rng.choice(free_kinds))
+    else:
+        new = replace(s, x=round((rng.choice(free_cols) + 0.5) / 3, 4))
+    shapes = tuple(sorted((new if t is s else t for t in scene.shapes), key=lambda t: t.x))
+    return replace(scene, shapes=shapes), edit
+
+
+class ShapesWorld:
+    """Deterministic generator of VQA, MCQ, caption and preference records over `shapes` scenes.
+
+    Args:
+        seed: same seed → identical records and pixels; different seeds → different data.
+        image_size: image side in pixels.
+        templates: question templates to draw from (keys of `TEMPLATES`).
+        template_weights: relative sampling weight per template (missing templates weigh 1).
+        num_shapes: (min, max) shapes per scene, within 1..3.
+        size: shape radius as a fraction of the image side, at most 1/6.
+        jitter: vertical jitter of shape centres around the middle row, as a fraction of the side.
+    """
+
+    def __init__(
+        self,
+        seed: int,
+        image_size: int = 56,
+        templates: Sequence[str] = tuple(TEMPLATES),
+        template_weights: Mapping[str, float] | None = None,
+        num_shapes: tuple[int, int] = (2, 3),
+        size: float = 0.12,
+        jitter: float = 0.25,
+    ) -> None:
+        unknown = [t for t in templates if t not in TEMPLATES]
+        if unknown or not templates:
+            raise ValueError(f"unknown or no templates {unknown}; choose from {sorted(TEMPLATES)}")
+        weights = dict(template_weights or {})
+        if any(t not in templates for t in weights) or any(w < 0 for w in weights.values()):
+            raise ValueError(f"template_weights must map chosen templates to weights >= 0, got {weights}")
+        if min(num_shapes) < 2 and {"left_of", "above"} & set(templates):
+            raise ValueError(f"left_of/above need at least two shapes per scene, got num_shapes={num_shapes}")
+        self.seed = seed
+        self.image_size = image_size
+        self.templates = tuple(templates)
+        self.weights = tuple(float(weights.get(t, 1.0)) for t in self.templates)
+        if sum(self.weights) <= 0:
+            raise ValueError("template_weights sum to zero")
+        self.scene_kwargs = dict(image_size=image_size, num_shapes=num_shapes, size=size, jitter=jitter)
+        sample_scene(random.Random(0), **self.scene_kwargs)  # validate the scene parameters now
+
+    def _rng(self, split: str, i: int) -> random.Random:
+        # One generator per record, so record i does not depend on how many were asked for; a
+        # string seed is hashed with SHA-512 by `random`, so it is stable across processes.
+        return random.Random(f"shapes:{self.seed}:{split}:{i}")
+
+    def question(self, rng: random.Random, template: str | None = None) -> Question:
+        """Sample a scene and ask one question about it (template drawn by weight unless given)."""
+        template = template or rng.choices(self.templates, weights=self.weights)[0]
+        return TEMPLATES[template](rng, sample_scene(rng, **self.scene_kwargs))
+
+    @staticmethod
+    def _meta(q: Question) -> dict[str, Any]:
+        return {"template": q.template, "scene": q.scene.to_dict()}
+
+    def vqa(self, n: int) -> list[VQARecord]:
+        """`n` open-ended questions with exact answers."""
+        qs = [self.question(self._rng("vqa", i)) for i in range(n)]
+        return [
+            VQARecord(f"shapes-vqa-{i}", [render(q.scene)], q.question, q.answer, meta=self._meta(q))
+            for i, q in enumerate(qs)
+        ]
+
+    def mcq(self, n: int) -> list[MCQRecord]:
+        """`n` multiple-choice questions with options A–D (A–C for shape, A–B for yes/no templates)."""
+        return [self._mcq(i) for i in range(n)]
+
+    def _mcq(self, i: int) -> MCQRecord:
+        rng = self._rng("mcq", i)
+        q = self.question(rng)
+        opts = [q.answer] + _wrong(rng, q, min(4, len(q.space)) - 1)
+        rng.shuffle(opts)
+        options = dict(zip("ABCD", opts, strict=False))
+        answer = "ABCD"[opts.index(q.answer)]
+        return MCQRecord(f"shapes-mcq-{i}", [render(q.scene)], q.question, options, answer, self._meta(q))
+
+    def captions(self, n: int) -> list[VQARecord]:
+        """`n` "Describe the image." records whose answer is the canonical caption."""
+        scenes = [sample_scene(self._rng("caption", i), **self.scene_kwargs) for i in range(n)]
+        return [
+            VQARecord(
+                f"shapes-caption-{i}",
+                [render(scene)],
+                CAPTION_QUESTION,
+                caption(scene),
+                meta={"template": "caption", "scene": scene.to_dict()},
+            )
+            for i, scene in enumerate(scenes)
+        ]
+
+    def pairs(self, n: int, caption_fraction: float = 0.25) -> list[PairRecord]:
+        """`n` preference pairs: the right answer (or caption) over a minimally wrong one.
+
+        A question pair rejects a wrong answer the scene makes plausible; a caption pair rejects the
+        caption of the scene with one attribute of one shape changed (recorded as `meta["edit"]`).
+        """
+        return [self._pair(i, caption_fraction) for i in range(n)]
+
+    def _pair(self, i: int, caption_fraction: float) -> PairRecord:
+        rng = self._rng("pair", i)
+        if rng.random() < caption_fraction:
+            scene = sample_scene(rng, **self.scene_kwargs)
+            edited, edit = _edit_caption(rng, scene)
+            prompt, chosen, rejected = CAPTION_QUESTION, caption(scene), caption(edited)
+            meta = {"template": "caption", "scene": scene.to_dict(), "edit": edit}
+        else:
+            q = self.question(rng)
+            scene, prompt, chosen, rejected = q.scene, q.question, q.answer, _wrong(rng, q, 1)[0]
+            meta = self._meta(q)
+        return PairRecord(
+            f"shapes-pair-{i}", [render(scene)], prompt, chosen, rejected, meta["template"], meta=meta
+        )
+
+
+def blind_baseline(records: Sequence[VQARecord | MCQRecord]) -> float:
+    """Accuracy of the best constant answer per template: what a model ignoring the image reaches."""
+    if not records:
+        raise ValueError("blind_baseline needs at least one record")
+    by_template: dict[str, Counter[str]] = {}
+    for r in records:
+        by_template.setdefault(r.meta.get("template", ""), Counter())[r.answer] += 1
+    best = sum(c.most_common(1)[0][1] for c in by_template.values())
+    return best / len(records)

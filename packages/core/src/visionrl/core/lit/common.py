@@ -1,0 +1,103 @@
+"""Pieces every LightningModule here shares: optimiser config, LR schedule, per-step prompt
+selection and sampling seeds that make resume exact, held-out evaluation across ranks."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+
+Schedule = Literal["constant", "cosine", "linear"]
+
+
+class NumericsError(RuntimeError):
+    """A non-finite reward or loss; the message names the step."""
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """AdamW and its learning-rate schedule."""
+
+    lr: float = 1e-6
+    """Peak learning rate."""
+    weight_decay: float = 1e-2
+    betas: tuple[float, float] = (0.9, 0.999)
+    warmup_steps: int = 0
+    """Linear warm-up, in optimizer steps."""
+    schedule: Schedule = "constant"
+    """Shape after warm-up."""
+    min_lr_ratio: float = 0.0
+    """Floor of cosine/linear decay as a fraction of `lr`."""
+    max_grad_norm: float = 1.0
+    """Gradient clipping by global norm (0 = off)."""
+
+
+def build_optimizer(params: Sequence[torch.nn.Parameter], cfg: OptimConfig, total_steps: int):
+    """AdamW + LambdaLR (warm-up, then constant/cosine/linear to `min_lr_ratio`)."""
+    opt = torch.optim.AdamW([p for p in params if p.requires_grad], lr=cfg.lr, betas=cfg.betas,
+                            weight_decay=cfg.weight_decay)
+
+    def factor(step: int) -> float:
+        if step < cfg.warmup_steps:
+            return (step + 1) / cfg.warmup_steps
+        if cfg.schedule == "constant":
+            return 1.0
+        frac = min(1.0, (step - cfg.warmup_steps) / max(1, total_steps - cfg.warmup_steps))
+        shape = 0.5 * (1 + math.cos(math.pi * frac)) if cfg.schedule == "cosine" else 1 - frac
+        return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * shape
+
+    return opt, torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
+
+def step_seed(seed: int, step: int, rank: int, salt: str = "") -> int:
+    """A seed that depends only on (seed, step, rank): ranks differ, and a resumed run draws
+    exactly what the uninterrupted run drew, without saving any RNG state."""
+    digest = hashlib.sha256(f"{seed}/{step}/{rank}/{salt}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") % (2**63)
+
+
+def records_for_step(n_records: int, step: int, per_rank: int, rank: int, world: int, seed: int) -> list[int]:
+    """Indices of the prompts rank `rank` trains on at `step`: an epoch-wise shuffled stream cut into
+    global batches of `per_rank × world`. A pure function of its arguments, so resume is exact."""
+    assert n_records > 0, "no training records"
+    glob = per_rank * world
+    out = []
+    for j in range(per_rank):
+        k = step * glob + rank * per_rank + j
+        epoch, pos = divmod(k, n_records)
+        perm = list(range(n_records))
+        random.Random(seed * 1_000_003 + epoch).shuffle(perm)
+        out.append(perm[pos])
+    return out
+
+
+EvalFn = Callable[[Any, Sequence[Any]], dict[str, list[float]]]
+"""(vlm, records) -> per-record values of each metric; the module averages them across ranks."""
+
+
+def evaluate_sharded(module: Any, eval_fn: EvalFn, records: Sequence[Any]) -> dict[str, float]:
+    """Run `eval_fn` on this rank's shard and average every metric over all ranks' records."""
+    trainer = module.trainer
+    rank, world = trainer.global_rank, trainer.world_size
+    shard = list(records)[rank::world]
+    values = eval_fn(module.vlm, shard) if shard else {}
+    names = sorted(values) if values else []
+    names = trainer.strategy.broadcast(names, src=0)
+    sums = torch.tensor([[sum(values.get(n, [])), len(values.get(n, []))] for n in names], dtype=torch.float64,
+                        device=module.device).reshape(-1, 2)
+    sums = trainer.strategy.reduce(sums, reduce_op="sum")
+    return {n: float(s / c) if c > 0 else float("nan") for n, (s, c) in zip(names, sums.tolist())}
+
+
+def append_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")

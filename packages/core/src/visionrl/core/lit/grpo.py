@@ -1,0 +1,266 @@
+"""GRPO as a LightningModule (manual optimisation).
+
+One `training_step` = one rollout step: pick prompts → sample G completions → score them with
+named, weighted rewards → group advantages → `ppo_epochs` × `mini_batches` optimiser steps, each
+accumulated over micro-batches. Semantics follow EasyR1 / TRL (see `visionrl.core.losses`):
+
+1. Old log-probs are recomputed only when the update can be off-policy (`ppo_epochs > 1` or
+   `mini_batches > 1`); otherwise the ratio is exactly 1 and the old log-probs are the detached
+   current ones, which gives the same gradient at half the forward cost.
+2. A frozen reference model exists only when β > 0 (for LoRA the adapter-disabled base is used).
+3. Sampling seeds and prompt choice are pure functions of (seed, step, rank), so `--resume last`
+   reproduces an uninterrupted run exactly and DDP ranks sample different completions.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import lightning as L
+import torch
+
+from visionrl.core.lit.common import (EvalFn, NumericsError, OptimConfig, append_jsonl, build_optimizer,
+                                      evaluate_sharded, records_for_step, step_seed)
+from visionrl.core.losses import group_advantages, make_norm, policy_loss
+from visionrl.core.rewards.base import NamedReward, RewardContext
+from visionrl.core.rollout import Rollout, SamplingParams, generate_rollout
+from visionrl.core.vlm.model import VLM, Prompt
+
+
+@dataclass(frozen=True)
+class GRPOConfig:
+    """GRPO hyper-parameters (EasyR1 / TRL names in brackets)."""
+
+    num_generations: int = 8
+    """G, completions per prompt [rollout.n / num_generations]."""
+    prompts_per_step: int = 8
+    """Prompts per rollout step and device."""
+    sampling: SamplingParams = field(default_factory=SamplingParams)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    beta: float = 0.0
+    """β, KL coefficient (KL as a loss term); 0 = no reference model."""
+    kl_kind: Literal["k1", "k2", "k3", "low_var_kl"] = "low_var_kl"
+    clip_low: float = 0.2
+    """ε_low of the PPO clip."""
+    clip_high: float = 0.2
+    """ε_high (clip-higher when > ε_low)."""
+    clip_dual: float | None = None
+    """Dual-clip constant c for A < 0 (EasyR1: 3.0); None = off."""
+    loss_agg: Literal["grpo", "bnpo", "dr_grpo", "dapo"] = "grpo"
+    adv_scale: Literal["group", "batch", "none"] = "group"
+    adv_eps: float = 1e-6
+    ppo_epochs: int = 1
+    """Passes over each rollout."""
+    mini_batches: int = 1
+    """Optimiser steps per pass over a rollout."""
+    micro_batch_size: int = 8
+    """Rows per forward/backward (gradient accumulation inside a mini-batch)."""
+    gen_batch_size: int = 64
+    """Rows per generate call."""
+    engine: str = "hf"
+    nan_policy: Literal["stop", "skip"] = "stop"
+    """On a non-finite reward or loss: stop with an error naming the step, or skip the batch."""
+    log_samples_every: int = 10
+    """Write rollouts to samples.jsonl every N steps (0 = never)."""
+
+
+AdvantageFn = Callable[[Rollout, dict[str, torch.Tensor], RewardContext, GRPOConfig],
+                       tuple[Rollout, torch.Tensor]]
+"""(rollout, rewards by name, ctx, cfg) -> (rows to train on, their advantages (N,) or (N, C));
+lets a method train on extra sequences or use several advantage channels."""
+
+
+def weighted_sum_advantages(rollout: Rollout, rewards: dict[str, torch.Tensor], ctx: RewardContext,
+                            cfg: GRPOConfig, weights: dict[str, float] | None = None) -> tuple[Rollout, torch.Tensor]:
+    """The default: one group z-score of the weighted reward sum."""
+    total_N = sum(rewards[n] * (weights or {}).get(n, 1.0) for n in rewards)
+    return rollout, group_advantages(total_N, rollout.group_ids_N, cfg.adv_scale, cfg.adv_eps)
+
+
+class GRPOModule(L.LightningModule):
+    """Composes a policy, rewards and prompts; holds no method-specific logic."""
+
+    def __init__(self, vlm: VLM, cfg: GRPOConfig, rewards: Sequence[NamedReward], records: Sequence[Any],
+                 prompt_fn: Callable[[Any], Prompt], *, max_steps: int, seed: int = 0,
+                 advantage_fn: AdvantageFn | None = None, eval_fn: EvalFn | None = None,
+                 eval_records: Sequence[Any] = (), samples_path: Path | None = None):
+        super().__init__()
+        self.automatic_optimization = False
+        self.vlm, self.policy, self.cfg = vlm, vlm.model, cfg
+        self.rewards, self.records, self.prompt_fn = list(rewards), list(records), prompt_fn
+        self.max_rollout_steps, self.seed = max_steps, seed
+        weights = {r.name: r.weight for r in self.rewards}
+        self.advantage_fn = advantage_fn or (lambda ro, rw, ctx, c: weighted_sum_advantages(ro, rw, ctx, c, weights))
+        self.eval_fn, self.eval_records, self.samples_path = eval_fn, list(eval_records), samples_path
+        self.rollout_step = 0
+        self.eval_results: dict[str, dict[str, float]] = {}
+        self._ref: list[torch.nn.Module] = []  # a list keeps it out of state_dict, DDP and checkpoints
+        if cfg.beta > 0 and not hasattr(self.policy, "disable_adapter"):
+            self._ref.append(copy.deepcopy(self.policy).eval().requires_grad_(False))
+
+    @property
+    def optimizer_steps_per_rollout(self) -> int:
+        return self.cfg.ppo_epochs * self.cfg.mini_batches
+
+    def configure_optimizers(self):
+        opt, sched = build_optimizer(list(self.policy.parameters()), self.cfg.optim,
+                                     self.max_rollout_steps * self.optimizer_steps_per_rollout)
+        return [opt], [{"scheduler": sched, "interval": "step"}]
+
+    def on_fit_start(self) -> None:
+        self.policy.train()
+        for ref in self._ref:
+            ref.to(self.device)
+        if self.eval_fn and "before" not in self.eval_results:
+            self.eval_results["before"] = self.evaluate()
+
+    def on_train_end(self) -> None:
+        if self.eval_fn:
+            self.eval_results["after"] = self.evaluate()
+
+    def evaluate(self) -> dict[str, float]:
+        was = self.policy.training
+        self.policy.eval()
+        with torch.no_grad():
+            out = evaluate_sharded(self, self.eval_fn, self.eval_records)
+        self.policy.train(was)
+        return out
+
+    # ---- the step ----------------------------------------------------------------------------
+    def training_step(self, batch: Any, batch_idx: int) -> None:
+        step, t0 = self.rollout_step, time.perf_counter()
+        rollout, ctx = self.sample(step)
+        rewards = self.score(rollout, ctx, step)
+        train_rows, adv = self.advantage_fn(rollout, rewards, ctx, self.cfg)
+        stats = self.update(train_rows, adv, step)
+        self.log_step(rollout, rewards, stats, time.perf_counter() - t0, ctx)
+        if self.samples_path is not None and self.cfg.log_samples_every and step % self.cfg.log_samples_every == 0:
+            self.write_samples(rollout, rewards, step)
+        self.rollout_step += 1
+
+    def sample(self, step: int) -> tuple[Rollout, RewardContext]:
+        idx = records_for_step(len(self.records), step, self.cfg.prompts_per_step, self.global_rank,
+                               self.trainer.world_size, self.seed)
+        rows = [self.records[i] for i in idx]
+        torch.manual_seed(step_seed(self.seed, step, self.global_rank))
+        rollout = generate_rollout(self.vlm, [self.prompt_fn(r) for r in rows], rows,
+                                   num_generations=self.cfg.num_generations, sampling=self.cfg.sampling,
+                                   engine=self.cfg.engine, batch_size=self.cfg.gen_batch_size)
+        ctx = RewardContext(prompts=[getattr(r, "question", getattr(r, "prompt", "")) for r in rollout.rows],
+                            completions=rollout.texts, rows=rollout.rows, group_ids=rollout.group_ids_N.tolist(),
+                            policy=self.vlm, sampling=self.cfg.sampling)
+        return rollout, ctx
+
+    def score(self, rollout: Rollout, ctx: RewardContext, step: int) -> dict[str, torch.Tensor]:
+        out = {}
+        for r in self.rewards:
+            vals = torch.tensor(r.fn(ctx), dtype=torch.float32, device=self.device)
+            assert vals.shape == (len(rollout),), f"reward {r.name!r} returned {tuple(vals.shape)} values for {len(rollout)} completions"
+            if not torch.isfinite(vals).all() and self.cfg.nan_policy == "stop":
+                raise NumericsError(f"reward {r.name!r} is not finite at step {step}")
+            out[r.name] = torch.nan_to_num(vals, nan=0.0, posinf=0.0, neginf=0.0)
+        return out
+
+    @torch.no_grad()
+    def _logps(self, model: torch.nn.Module, rows: Rollout, idx: list[int]) -> torch.Tensor:
+        enc, ids, mask = rows.inputs(self.vlm, idx)
+        return self.vlm.completion_logprobs(enc, ids, mask, temperature=self.cfg.sampling.temperature,
+                                            model=model).logps_BC
+
+    def _full_logps(self, rows: Rollout, ref: bool) -> torch.Tensor:
+        n, width = len(rows), rows.completion_ids_NC.shape[1]
+        out = torch.zeros(n, width, device=self.device)
+        mb = self.cfg.micro_batch_size
+        for lo in range(0, n, mb):
+            idx = list(range(lo, min(n, lo + mb)))
+            if ref and self._ref:
+                lp = self._logps(self._ref[0], rows, idx)
+            elif ref:  # LoRA: the base model is the policy with adapters off
+                with self.policy.disable_adapter():
+                    lp = self._logps(self.policy, rows, idx)
+            else:
+                lp = self._logps(self.policy, rows, idx)
+            out[lo:lo + len(idx), : lp.shape[1]] = lp
+        return out
+
+    def update(self, rows: Rollout, adv: torch.Tensor, step: int) -> dict[str, float]:
+        cfg, n = self.cfg, len(rows)
+        opt, sched = self.optimizers(), self.lr_schedulers()
+        off_policy = cfg.ppo_epochs > 1 or cfg.mini_batches > 1
+        old = self._full_logps(rows, ref=False) if off_policy else None
+        ref = self._full_logps(rows, ref=True) if cfg.beta > 0 else None
+        mini = max(1, n // cfg.mini_batches)
+        acc: dict[str, list[float]] = {}
+        for _ in range(cfg.ppo_epochs):
+            for lo in range(0, n, mini):
+                idx_all = list(range(lo, min(n, lo + mini)))
+                micro = [idx_all[i:i + cfg.micro_batch_size] for i in range(0, len(idx_all), cfg.micro_batch_size)]
+                norm = make_norm(rows.completion_mask_NC[idx_all].float(), len(micro), rows.completion_ids_NC.shape[1])
+                for idx in micro:
+                    self._micro_step(rows, adv, idx, old, ref, norm, step, acc)
+                gn = self.clip_gradients_and_norm(opt)
+                acc.setdefault("grad_norm", []).append(gn)
+                opt.step()
+                opt.zero_grad(set_to_none=True)
+                sched.step()
+        return {k: sum(v) / len(v) for k, v in acc.items()}
+
+    def _micro_step(self, rows, adv, idx, old, ref, norm, step, acc) -> None:
+        cfg = self.cfg
+        enc, ids_BC, mask_BC = rows.inputs(self.vlm, idx)
+        w = ids_BC.shape[1]
+        lp = self.vlm.completion_logprobs(enc, ids_BC, mask_BC, temperature=cfg.sampling.temperature,
+                                          with_entropy=True)
+        adv_b = adv[idx][:, :w] if adv.dim() == 2 else adv[idx]
+        old_BC = old[idx][:, :w] if old is not None else lp.logps_BC.detach()
+        out = policy_loss(lp.logps_BC, old_BC, adv_b, mask_BC, clip_low=cfg.clip_low, clip_high=cfg.clip_high,
+                          clip_dual=cfg.clip_dual, agg=cfg.loss_agg, beta=cfg.beta, kl_kind=cfg.kl_kind,
+                          ref_logps_BT=ref[idx][:, :w] if ref is not None else None, norm=norm)
+        if not torch.isfinite(out.loss):
+            if cfg.nan_policy == "stop":
+                raise NumericsError(f"loss is not finite at step {step}")
+            return
+        self.manual_backward(out.loss)
+        m = mask_BC.float()
+        ent = float((lp.entropy_BC * m).sum() / m.sum().clamp(min=1))
+        for k, v in dict(loss=out.loss.item(), kl=out.kl.item(), entropy=ent, clip_low=out.clip_low_frac.item(),
+                         clip_high=out.clip_high_frac.item()).items():
+            acc.setdefault(k, []).append(v)
+
+    def clip_gradients_and_norm(self, opt) -> float:
+        params = [p for p in self.policy.parameters() if p.grad is not None]
+        if not params:
+            return 0.0
+        max_norm = self.cfg.optim.max_grad_norm or float("inf")
+        return float(torch.nn.utils.clip_grad_norm_(params, max_norm))
+
+    # ---- logging ----------------------------------------------------------------------------
+    def log_step(self, rollout: Rollout, rewards: dict[str, torch.Tensor], stats: dict[str, float],
+                 seconds: float, ctx: RewardContext) -> None:
+        from visionrl.core.lit.metrics import grpo_metrics
+
+        metrics = grpo_metrics(rollout, rewards, stats, seconds, ctx, self.lr_schedulers().get_last_lr()[0])
+        self.log_dict(metrics, on_step=True, on_epoch=False, sync_dist=True, batch_size=len(rollout))
+
+    def write_samples(self, rollout: Rollout, rewards: dict[str, torch.Tensor], step: int) -> None:
+        if self.global_rank != 0:
+            return
+        rows = [{"step": step, "group": int(g), "prompt": getattr(rw, "question", getattr(rw, "prompt", "")),
+                 "answer": getattr(rw, "answer", None), "completion": t,
+                 "rewards": {k: float(v[i]) for k, v in rewards.items()}}
+                for i, (g, rw, t) in enumerate(zip(rollout.group_ids_N.tolist(), rollout.rows, rollout.texts))]
+        append_jsonl(self.samples_path, rows)
+
+    # ---- checkpoint state -------------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["visionrl"] = {"rollout_step": self.rollout_step, "eval_results": self.eval_results}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        state = checkpoint.get("visionrl", {})
+        self.rollout_step = state.get("rollout_step", 0)
+        self.eval_results = state.get("eval_results", {})

@@ -1,0 +1,105 @@
+"""Supervised fine-tuning on (prompt, target) pairs: token-mean cross-entropy over target tokens
+(+ EOS) only; the prompt is masked. Manual optimisation with micro-batches so a step is the same
+number of examples whatever fits in memory, and rows are picked per step (exact resume)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import lightning as L
+import torch
+
+from visionrl.core.lit.common import EvalFn, NumericsError, OptimConfig, build_optimizer, evaluate_sharded, records_for_step
+from visionrl.core.losses import masked_ce_loss
+from visionrl.core.vlm.model import VLM, Prompt
+
+
+@dataclass
+class SFTExample:
+    """One supervised example: a prompt and the assistant text to learn."""
+
+    prompt: Prompt
+    target: str
+
+
+@dataclass(frozen=True)
+class SFTConfig:
+    """SFT hyper-parameters."""
+
+    batch_size: int = 32
+    """Examples per optimiser step and device."""
+    micro_batch_size: int = 32
+    """Examples per forward/backward."""
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=1e-5, warmup_steps=0, schedule="cosine"))
+
+
+class SFTModule(L.LightningModule):
+    def __init__(self, vlm: VLM, cfg: SFTConfig, examples: Sequence[SFTExample], *, max_steps: int, seed: int = 0,
+                 eval_fn: EvalFn | None = None, eval_records: Sequence[Any] = ()):
+        super().__init__()
+        self.automatic_optimization = False
+        self.vlm, self.policy, self.cfg = vlm, vlm.model, cfg
+        self.examples, self.max_train_steps, self.seed = list(examples), max_steps, seed
+        self.eval_fn, self.eval_records = eval_fn, list(eval_records)
+        self.eval_results: dict[str, dict[str, float]] = {}
+        self.step_idx = 0
+
+    def configure_optimizers(self):
+        opt, sched = build_optimizer(list(self.policy.parameters()), self.cfg.optim, self.max_train_steps)
+        return [opt], [{"scheduler": sched, "interval": "step"}]
+
+    def on_fit_start(self) -> None:
+        self.policy.train()
+        if self.eval_fn and "before" not in self.eval_results:
+            self.eval_results["before"] = self.evaluate()
+
+    def on_train_end(self) -> None:
+        if self.eval_fn:
+            self.eval_results["after"] = self.evaluate()
+
+    def evaluate(self) -> dict[str, float]:
+        self.policy.eval()
+        with torch.no_grad():
+            out = evaluate_sharded(self, self.eval_fn, self.eval_records)
+        self.policy.train()
+        return out
+
+    def loss_on(self, batch: Sequence[SFTExample]):
+        enc = self.vlm.encode([e.prompt for e in batch], device=self.device)
+        ids_BC, mask_BC = self.vlm.encode_targets([e.target for e in batch], device=self.device)
+        logits_BCV = self.vlm.completion_logits(enc, ids_BC, mask_BC)
+        return masked_ce_loss(logits_BCV, ids_BC, mask_BC)
+
+    def training_step(self, batch: Any, batch_idx: int) -> None:
+        opt, sched = self.optimizers(), self.lr_schedulers()
+        idx = records_for_step(len(self.examples), self.step_idx, self.cfg.batch_size, self.global_rank,
+                               self.trainer.world_size, self.seed)
+        rows = [self.examples[i] for i in idx]
+        chunks = [rows[i:i + self.cfg.micro_batch_size] for i in range(0, len(rows), self.cfg.micro_batch_size)]
+        losses, accs = [], []
+        for chunk in chunks:
+            out = self.loss_on(chunk)
+            if not torch.isfinite(out.loss):
+                raise NumericsError(f"SFT loss is not finite at step {self.step_idx}")
+            # weight by rows so accumulation equals one big batch of equal-length rows
+            self.manual_backward(out.loss * len(chunk) / len(rows))
+            losses.append(out.loss.item())
+            accs.append(float(out.accuracy))
+        params = [p for p in self.policy.parameters() if p.grad is not None]
+        gn = torch.nn.utils.clip_grad_norm_(params, self.cfg.optim.max_grad_norm or float("inf")) if params else 0.0
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        sched.step()
+        self.log_dict({"train/loss": sum(losses) / len(losses), "train/token_accuracy": sum(accs) / len(accs),
+                       "train/grad_norm": float(gn), "train/lr": sched.get_last_lr()[0]},
+                      on_step=True, on_epoch=False, sync_dist=True, batch_size=len(rows))
+        self.step_idx += 1
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["visionrl"] = {"step": self.step_idx, "eval_results": self.eval_results}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        state = checkpoint.get("visionrl", {})
+        self.step_idx, self.eval_results = state.get("step", 0), state.get("eval_results", {})
