@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from visionrl.core.cli import UserError, parse_config, prepare_output_dir, resolve_resume, run_cli
 from visionrl.core.config import FlatRunArgs, RunArgs, validate_run_args
 
@@ -32,7 +31,9 @@ class _TrainConfig:
 
 PRESETS = {
     "demo": _TrainConfig(run=RunArgs(max_steps=5)),
-    "paper-7b": _TrainConfig(run=RunArgs(max_steps=500, model="Qwen/Qwen2.5-VL-7B-Instruct", devices=8), beta=0.04),
+    "paper-7b": _TrainConfig(
+        run=RunArgs(max_steps=500, model="Qwen/Qwen2.5-VL-7B-Instruct", devices=8), beta=0.04
+    ),
 }
 RANK_VARS = ("RANK", "LOCAL_RANK", "NODE_RANK", "GROUP_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK")
 
@@ -81,13 +82,49 @@ def test_preset_then_overrides(argv: list[str], max_steps: int, devices: int, be
 
 
 def test_flags_are_flat_and_typed() -> None:
-    cfg = parse("--model", "m", "--data", "d", "--output-dir", "o", "--num-nodes", "2", "--strategy", "ddp",
-                "--precision", "bf16-mixed", "--seed", "7", "--resume", "last", "--push-to-hub", "me/x",
-                "--accelerator", "cpu", "--save-every-n-steps", "9", "--log-every-n-steps", "3",
-                "--trust-remote-code")
-    assert cfg.run == RunArgs(model="m", data="d", output_dir=Path("o"), max_steps=5, num_nodes=2, strategy="ddp",
-                              precision="bf16-mixed", seed=7, resume="last", push_to_hub="me/x", accelerator="cpu",
-                              save_every_n_steps=9, log_every_n_steps=3, trust_remote_code=True)
+    cfg = parse(
+        "--model",
+        "m",
+        "--data",
+        "d",
+        "--output-dir",
+        "o",
+        "--num-nodes",
+        "2",
+        "--strategy",
+        "ddp",
+        "--precision",
+        "bf16-mixed",
+        "--seed",
+        "7",
+        "--resume",
+        "last",
+        "--push-to-hub",
+        "me/x",
+        "--accelerator",
+        "cpu",
+        "--save-every-n-steps",
+        "9",
+        "--log-every-n-steps",
+        "3",
+        "--trust-remote-code",
+    )
+    assert cfg.run == RunArgs(
+        model="m",
+        data="d",
+        output_dir=Path("o"),
+        max_steps=5,
+        num_nodes=2,
+        strategy="ddp",
+        precision="bf16-mixed",
+        seed=7,
+        resume="last",
+        push_to_hub="me/x",
+        accelerator="cpu",
+        save_every_n_steps=9,
+        log_every_n_steps=3,
+        trust_remote_code=True,
+    )
     assert cfg.run.model == "m" and isinstance(cfg.run.output_dir, Path)
 
 
@@ -192,14 +229,18 @@ def test_run_cli_maps_user_error_to_one_line(capsys: pytest.CaptureFixture[str])
     assert captured.err == "error: --data foo: no such dataset.\n" and "Traceback" not in captured.out
 
 
-def test_run_cli_is_silent_on_other_ranks(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_run_cli_is_silent_on_other_ranks(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("RANK", "3")
     with pytest.raises(SystemExit) as exc:
         run_cli(raising(UserError("bad")))
     assert exc.value.code == 2 and capsys.readouterr().err == ""
 
 
-def test_run_cli_maps_data_error_lazily(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_run_cli_maps_data_error_lazily(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     class DataError(ValueError):
         pass
 
@@ -229,7 +270,6 @@ def test_run_cli_lets_bugs_through_and_maps_exit_codes() -> None:
 def test_build_trainer_follows_the_output_contract(tmp_path: Path) -> None:
     from lightning.pytorch.callbacks import ModelCheckpoint
     from lightning.pytorch.strategies import DDPStrategy, SingleDeviceStrategy
-
     from visionrl.core.cli import AtomicCheckpointIO, PreemptionCallback, build_trainer
 
     run = cpu_run(tmp_path, save_every_n_steps=2)
@@ -253,7 +293,6 @@ def test_sigterm_saves_last_ckpt_and_resume_continues(tmp_path: Path) -> None:
     """SIGTERM during step 3 -> last.ckpt at step 3, exit 143; --resume last then trains on to step 6."""
     import lightning
     import torch
-
     from visionrl.core.cli import build_trainer
 
     class Tiny(lightning.LightningModule):

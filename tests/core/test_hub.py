@@ -13,7 +13,6 @@ import torch
 from huggingface_hub import ModelCard
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
 from visionrl.core import hub
 from visionrl.core.cli import UserError
 
@@ -34,14 +33,24 @@ def tiny_model_and_tokenizer() -> tuple[LlamaForCausalLM, PreTrainedTokenizerFas
     vocab = {w: i for i, w in enumerate(["<unk>", "<pad>", "</s>", *(f"w{i}" for i in range(61))])}
     tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", pad_token="<pad>", eos_token="</s>")
-    config = LlamaConfig(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                         num_attention_heads=2, num_key_value_heads=1)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, unk_token="<unk>", pad_token="<pad>", eos_token="</s>"
+    )
+    config = LlamaConfig(
+        vocab_size=64,
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+    )
     return LlamaForCausalLM(config), fast
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, LlamaForCausalLM, PreTrainedTokenizerFast]:
+def exported(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[Path, LlamaForCausalLM, PreTrainedTokenizerFast]:
     model, tok = tiny_model_and_tokenizer()
     out = tmp_path_factory.mktemp("run") / "model"
     out.mkdir()
@@ -67,13 +76,19 @@ def test_model_card_metadata_and_tables(exported) -> None:
     assert data.base_model == "Qwen/Qwen2.5-VL-3B-Instruct"
     assert data.datasets == ["lmms-lab/ScienceQA"]  # "shapes" is not a Hub dataset id
     assert {"visionrl", "grpo", "arxiv:2508.19652", "vision-sr1"} <= set(data.tags)
-    assert (data.library_name, data.pipeline_tag, data.license) == ("transformers", "image-text-to-text", "apache-2.0")
+    assert (data.library_name, data.pipeline_tag, data.license) == (
+        "transformers",
+        "image-text-to-text",
+        "apache-2.0",
+    )
     assert "https://arxiv.org/abs/2508.19652" in card.text
     assert "| beta | 0.04 |" in card.text and "| after/accuracy | 0.5 |" in card.text
 
 
 def test_local_base_model_stays_out_of_metadata(tmp_path: Path) -> None:
-    info = hub.ModelCardInfo(base_model=str(tmp_path), datasets=["shapes"], method="Bradley-Terry RM", paper="2509.16127")
+    info = hub.ModelCardInfo(
+        base_model=str(tmp_path), datasets=["shapes"], method="Bradley-Terry RM", paper="2509.16127"
+    )
     card = hub.render_model_card(info)
     assert card.data.base_model is None and "bradley-terry-rm" in card.data.tags
     assert f"`{tmp_path}`" in card.text and "n/a" in card.text
@@ -100,11 +115,22 @@ class FakeHub:
             return httpx2.Response(200, json={"url": "https://huggingface.co/me/tiny", "name": "me/tiny"})
         if "/preupload/" in path:
             files = json.loads(req.content)["files"]
-            return httpx2.Response(200, json={"files": [
-                {"path": f["path"], "uploadMode": "regular", "shouldIgnore": False} for f in files]})
+            return httpx2.Response(
+                200,
+                json={
+                    "files": [
+                        {"path": f["path"], "uploadMode": "regular", "shouldIgnore": False} for f in files
+                    ]
+                },
+            )
         if "/commit/" in path:
-            return httpx2.Response(200, json={"commitUrl": "https://huggingface.co/me/tiny/commit/" + "a" * 40,
-                                              "commitOid": "a" * 40})
+            return httpx2.Response(
+                200,
+                json={
+                    "commitUrl": "https://huggingface.co/me/tiny/commit/" + "a" * 40,
+                    "commitOid": "a" * 40,
+                },
+            )
         if path == "/api/validate-yaml":
             return httpx2.Response(200, json={})
         return httpx2.Response(404, json={"error": "not mocked"})
@@ -154,7 +180,9 @@ def test_push_public_flag(exported, fake_hub: FakeHub) -> None:
     assert not is_private(json.loads(create.content))
 
 
-def test_push_user_errors(exported, fake_hub: FakeHub, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_push_user_errors(
+    exported, fake_hub: FakeHub, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     with pytest.raises(UserError, match="not a directory"):
         hub.push_to_hub(tmp_path / "missing", "me/tiny")
     fake_hub.create_status = 401
@@ -165,3 +193,11 @@ def test_push_user_errors(exported, fake_hub: FakeHub, monkeypatch: pytest.Monke
     with pytest.raises(UserError, match="HF_HUB_OFFLINE"):
         hub.push_to_hub(exported[0], "me/tiny")
     assert fake_hub.requests == []
+
+
+def test_push_help(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        hub.main(["--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert "FOLDER" in out and "REPO-ID" in out and "--public" in out and "--no-public" not in out

@@ -133,7 +133,9 @@ def run_cli(main: Callable[[], int | None]) -> None:
     except SystemExit as exc:
         if not _is_sigterm_exit(exc):
             raise
-        _print_rank_zero("interrupted by SIGTERM; checkpoints/last.ckpt is saved, continue with --resume last")
+        _print_rank_zero(
+            "interrupted by SIGTERM; checkpoints/last.ckpt is saved, continue with --resume last"
+        )
         sys.exit(128 + signal.SIGTERM)
     except Exception as exc:
         if not isinstance(exc, _user_error_types()):
@@ -369,4 +371,3 @@ def __getattr__(name: str) -> Any:
     if name in ("AtomicCheckpointIO", "PreemptionCallback"):
         return _lightning_classes()[name]
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-

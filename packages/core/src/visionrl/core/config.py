@@ -97,7 +97,9 @@ def validate_run_args(run: RunArgs) -> None:
         if value <= 0:
             raise UserError(f"{flag} must be a positive integer, got {value}.")
     if run.precision not in PRECISIONS:
-        raise UserError(f"--precision {run.precision!r} is not supported; choose one of {', '.join(PRECISIONS)}.")
+        raise UserError(
+            f"--precision {run.precision!r} is not supported; choose one of {', '.join(PRECISIONS)}."
+        )
 
     use_gpu, available = _hardware(run.accelerator)
     if run.strategy == "fsdp" and not use_gpu:
@@ -106,7 +108,9 @@ def validate_run_args(run: RunArgs) -> None:
         raise UserError("--precision 16-mixed needs a GPU; use bf16-mixed or 32-true on CPU.")
     if run.devices > available:
         kind = "GPUs" if use_gpu else "CPU cores"
-        raise UserError(f"--devices {run.devices} is more than the {available} {kind} available on this machine.")
+        raise UserError(
+            f"--devices {run.devices} is more than the {available} {kind} available on this machine."
+        )
     _check_resume(run)
 
 

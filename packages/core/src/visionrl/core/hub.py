@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import tyro
-
 from visionrl.core.cli import UserError, run_cli
 
 if TYPE_CHECKING:
@@ -136,7 +135,9 @@ def push_to_hub(
 
     folder = Path(folder)
     if not folder.is_dir():
-        raise UserError(f"{folder} is not a directory; pass the exported model folder (e.g. <output-dir>/model).")
+        raise UserError(
+            f"{folder} is not a directory; pass the exported model folder (e.g. <output-dir>/model)."
+        )
     offline = UserError("Hugging Face offline mode is on (HF_HUB_OFFLINE=1); unset it to push to the Hub.")
     if constants.HF_HUB_OFFLINE:
         raise offline
@@ -151,7 +152,9 @@ def push_to_hub(
     except HfHubHTTPError as exc:
         status = exc.response.status_code if exc.response is not None else None
         if status in (401, 403):
-            raise UserError(f"the Hub refused to write to {repo_id} (HTTP {status}); check the token's rights.") from None
+            raise UserError(
+                f"the Hub refused to write to {repo_id} (HTTP {status}); check the token's rights."
+            ) from None
         raise
     return info.commit_url
 
@@ -175,9 +178,14 @@ def main(args: list[str] | None = None) -> None:
 
     def _main() -> None:
         push = tyro.cli(
-            PushArgs, args=args, prog="visionrl-push", config=(tyro.conf.FlagCreatePairsOff,)
+            PushArgs,
+            args=args,
+            prog="visionrl-push",
+            config=(tyro.conf.FlagCreatePairsOff, tyro.conf.PositionalMetavarFromFieldName),
         )
-        url = push_to_hub(push.folder, push.repo_id, private=not push.public, commit_message=push.commit_message)
+        url = push_to_hub(
+            push.folder, push.repo_id, private=not push.public, commit_message=push.commit_message
+        )
         print(url)
 
     run_cli(_main)

@@ -244,7 +244,8 @@ class GRPOModule(L.LightningModule):
                  seconds: float, ctx: RewardContext) -> None:
         from visionrl.core.lit.metrics import grpo_metrics
 
-        metrics = grpo_metrics(rollout, rewards, stats, seconds, ctx, self.lr_schedulers().get_last_lr()[0])
+        metrics = grpo_metrics(rollout, rewards, stats, seconds, ctx, self.lr_schedulers().get_last_lr()[0],
+                               {r.name: r.weight for r in self.rewards})
         self.log_dict(metrics, on_step=True, on_epoch=False, sync_dist=True, batch_size=len(rollout))
 
     def write_samples(self, rollout: Rollout, rewards: dict[str, torch.Tensor], step: int) -> None:

@@ -18,8 +18,10 @@ def group_std_N(values_N: torch.Tensor, group_ids_N: torch.Tensor) -> torch.Tens
 
 
 def grpo_metrics(rollout: Rollout, rewards: dict[str, torch.Tensor], stats: dict[str, float], seconds: float,
-                 ctx: RewardContext, lr: float) -> dict[str, float]:
-    total_N = sum(rewards.values()) if rewards else torch.zeros(len(rollout))
+                 ctx: RewardContext, lr: float, weights: dict[str, float] | None = None) -> dict[str, float]:
+    """`train/reward` is the weighted total the method optimises; per-reward means are unweighted."""
+    weights = weights or {}
+    total_N = sum(v * weights.get(k, 1.0) for k, v in rewards.items()) if rewards else torch.zeros(len(rollout))
     std_N = group_std_N(total_N, rollout.group_ids_N)
     groups = rollout.group_ids_N.unique()
     zero = sum(float(std_N[rollout.group_ids_N == g][0] == 0) for g in groups) / max(1, len(groups))

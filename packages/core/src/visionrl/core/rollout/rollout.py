@@ -112,3 +112,18 @@ def generate_texts(vlm: VLM, prompts: Sequence[Prompt], sampling: SamplingParams
         ids = run(vlm, vlm.encode(prompts[lo:lo + batch_size], device=device), sampling)
         texts += vlm.decode(ids, vlm.completion_mask(ids))
     return texts
+
+
+def concat_rollouts(parts: Sequence[Rollout], pad_token_id: int) -> Rollout:
+    """Rows of several rollouts as one (e.g. pass-1 and pass-2 sequences trained together)."""
+    width = max(p.completion_ids_NC.shape[1] for p in parts)
+    pad = torch.nn.functional.pad
+    return Rollout(
+        prompts=[x for p in parts for x in p.prompts], rows=[x for p in parts for x in p.rows],
+        group_ids_N=torch.cat([p.group_ids_N for p in parts]),
+        completion_ids_NC=torch.cat([pad(p.completion_ids_NC, (0, width - p.completion_ids_NC.shape[1]),
+                                         value=pad_token_id) for p in parts]),
+        completion_mask_NC=torch.cat([pad(p.completion_mask_NC, (0, width - p.completion_mask_NC.shape[1]),
+                                          value=0) for p in parts]),
+        texts=[x for p in parts for x in p.texts], clipped_N=torch.cat([p.clipped_N for p in parts]),
+        seconds=sum(p.seconds for p in parts))
