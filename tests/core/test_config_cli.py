@@ -268,9 +268,10 @@ def test_run_cli_lets_bugs_through_and_maps_exit_codes() -> None:
 
 
 def test_build_trainer_follows_the_output_contract(tmp_path: Path) -> None:
+    import torch
     from lightning.pytorch.callbacks import ModelCheckpoint
-    from lightning.pytorch.strategies import DDPStrategy, SingleDeviceStrategy
-    from visionrl.core.cli import AtomicCheckpointIO, PreemptionCallback, build_trainer
+    from lightning.pytorch.strategies import DDPStrategy, FSDPStrategy, SingleDeviceStrategy
+    from visionrl.core.cli import AtomicCheckpointIO, PreemptionCallback, _strategy, build_trainer
 
     run = cpu_run(tmp_path, save_every_n_steps=2)
     trainer = build_trainer(run, enable_progress_bar=False)
@@ -285,8 +286,13 @@ def test_build_trainer_follows_the_output_contract(tmp_path: Path) -> None:
     ddp = build_trainer(dataclasses.replace(run, devices=2), max_steps=7)
     assert isinstance(ddp.strategy, DDPStrategy) and ddp.max_steps == 7
     assert isinstance(ddp.strategy.checkpoint_io, AtomicCheckpointIO)
+    fsdp_run = dataclasses.replace(run, strategy="fsdp", accelerator="auto")
     with pytest.raises(UserError, match="^--strategy fsdp needs GPUs"):
-        validate_run_args(dataclasses.replace(run, strategy="fsdp", accelerator="auto"))
+        validate_run_args(fsdp_run)
+    # The strategy object itself builds on CPU; only a Trainer would insist on GPUs.
+    fsdp = _strategy(fsdp_run, {torch.nn.Linear}, find_unused_parameters=False)
+    assert isinstance(fsdp, FSDPStrategy) and fsdp._state_dict_type == "full"
+    assert fsdp._activation_checkpointing_kwargs and "auto_wrap_policy" in fsdp.kwargs
 
 
 def test_sigterm_saves_last_ckpt_and_resume_continues(tmp_path: Path) -> None:

@@ -133,9 +133,7 @@ def run_cli(main: Callable[[], int | None]) -> None:
     except SystemExit as exc:
         if not _is_sigterm_exit(exc):
             raise
-        _print_rank_zero(
-            "interrupted by SIGTERM; checkpoints/last.ckpt is saved, continue with --resume last"
-        )
+        _print_rank_zero("interrupted by SIGTERM; continue from the newest checkpoint with --resume last")
         sys.exit(128 + signal.SIGTERM)
     except Exception as exc:
         if not isinstance(exc, _user_error_types()):
@@ -251,7 +249,7 @@ def build_trainer(
     from lightning.pytorch.callbacks import ModelCheckpoint
     from lightning.pytorch.loggers import TensorBoardLogger
 
-    plugins = _lightning_classes()
+    lit = _lightning_classes()
     ckpt_dir = run.output_dir / "checkpoints"
     checkpoint = ModelCheckpoint(
         dirpath=ckpt_dir,
@@ -276,8 +274,8 @@ def build_trainer(
         max_epochs=-1,  # the step budget decides; small datasets are cycled
         log_every_n_steps=run.log_every_n_steps,
         logger=[logger, *extra_loggers],
-        callbacks=[checkpoint, plugins["PreemptionCallback"](ckpt_dir), *callbacks],
-        plugins=[plugins["AtomicCheckpointIO"](), *trainer_kwargs.pop("plugins", [])],
+        callbacks=[checkpoint, lit["PreemptionCallback"](ckpt_dir), *callbacks],
+        plugins=[lit["AtomicCheckpointIO"](), *trainer_kwargs.pop("plugins", [])],
         enable_progress_bar=enable_progress_bar,
         deterministic=False,
     )

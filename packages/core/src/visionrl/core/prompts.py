@@ -7,7 +7,7 @@ message layout puts the image between the question and the instruction (`format_
 
 from __future__ import annotations
 
-from visionrl.core.vlm.model import IMAGE
+from visionrl.core.chat import IMAGE
 
 # Source: arXiv:2508.19652, zli12321/Vision-SR1 train_examples/format_prompt/see_think_format.jinja.
 # The file holds the two characters backslash + n (Jinja does not unescape them), so the model saw

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import torch
 
@@ -23,13 +23,12 @@ from visionrl.core.lit.grpo import AdvantageFn, GRPOConfig
 from visionrl.core.losses import group_advantages, multi_channel_advantages
 from visionrl.core.rewards.base import NamedReward, RewardContext
 from visionrl.core.rollout import Rollout, concat_rollouts
-from visionrl.core.vlm.model import Prompt
+from visionrl.core.chat import Prompt
 from visionrl.selfreward.prompts import cot_prompt, see_think_prompt
+from visionrl.selfreward.train import MODES, Mode
 from visionrl.selfreward.rewards import (SecondPass, accuracy_reward, cot_format_reward, description_format_fn,
                                          see_think_format_reward, visual_reward_fn)
 
-Mode = Literal["sum", "decoupled_code", "decoupled_paper", "vision-r1", "no-self-reward"]
-MODES: tuple[str, ...] = ("sum", "decoupled_code", "decoupled_paper", "vision-r1", "no-self-reward")
 
 
 @dataclass

@@ -14,29 +14,11 @@ from typing import Any, Literal
 
 import torch
 
-Schedule = Literal["constant", "cosine", "linear"]
+from visionrl.core.hparams import OptimConfig
 
 
 class NumericsError(RuntimeError):
     """A non-finite reward or loss; the message names the step."""
-
-
-@dataclass(frozen=True)
-class OptimConfig:
-    """AdamW and its learning-rate schedule."""
-
-    lr: float = 1e-6
-    """Peak learning rate."""
-    weight_decay: float = 1e-2
-    betas: tuple[float, float] = (0.9, 0.999)
-    warmup_steps: int = 0
-    """Linear warm-up, in optimizer steps."""
-    schedule: Schedule = "constant"
-    """Shape after warm-up."""
-    min_lr_ratio: float = 0.0
-    """Floor of cosine/linear decay as a fraction of `lr`."""
-    max_grad_norm: float = 1.0
-    """Gradient clipping by global norm (0 = off)."""
 
 
 def build_optimizer(params: Sequence[torch.nn.Parameter], cfg: OptimConfig, total_steps: int):

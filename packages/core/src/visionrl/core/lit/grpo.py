@@ -24,49 +24,13 @@ from typing import Any, Literal
 import lightning as L
 import torch
 
-from visionrl.core.lit.common import (EvalFn, NumericsError, OptimConfig, append_jsonl, build_optimizer,
+from visionrl.core.hparams import GRPOConfig
+from visionrl.core.lit.common import (EvalFn, NumericsError, append_jsonl, build_optimizer,
                                       evaluate_sharded, records_for_step, step_seed)
 from visionrl.core.losses import group_advantages, make_norm, policy_loss
 from visionrl.core.rewards.base import NamedReward, RewardContext
 from visionrl.core.rollout import Rollout, SamplingParams, generate_rollout
 from visionrl.core.vlm.model import VLM, Prompt
-
-
-@dataclass(frozen=True)
-class GRPOConfig:
-    """GRPO hyper-parameters (EasyR1 / TRL names in brackets)."""
-
-    num_generations: int = 8
-    """G, completions per prompt [rollout.n / num_generations]."""
-    prompts_per_step: int = 8
-    """Prompts per rollout step and device."""
-    sampling: SamplingParams = field(default_factory=SamplingParams)
-    optim: OptimConfig = field(default_factory=OptimConfig)
-    beta: float = 0.0
-    """β, KL coefficient (KL as a loss term); 0 = no reference model."""
-    kl_kind: Literal["k1", "k2", "k3", "low_var_kl"] = "low_var_kl"
-    clip_low: float = 0.2
-    """ε_low of the PPO clip."""
-    clip_high: float = 0.2
-    """ε_high (clip-higher when > ε_low)."""
-    clip_dual: float | None = None
-    """Dual-clip constant c for A < 0 (EasyR1: 3.0); None = off."""
-    loss_agg: Literal["grpo", "bnpo", "dr_grpo", "dapo"] = "grpo"
-    adv_scale: Literal["group", "batch", "none"] = "group"
-    adv_eps: float = 1e-6
-    ppo_epochs: int = 1
-    """Passes over each rollout."""
-    mini_batches: int = 1
-    """Optimiser steps per pass over a rollout."""
-    micro_batch_size: int = 8
-    """Rows per forward/backward (gradient accumulation inside a mini-batch)."""
-    gen_batch_size: int = 64
-    """Rows per generate call."""
-    engine: str = "hf"
-    nan_policy: Literal["stop", "skip"] = "stop"
-    """On a non-finite reward or loss: stop with an error naming the step, or skip the batch."""
-    log_samples_every: int = 10
-    """Write rollouts to samples.jsonl every N steps (0 = never)."""
 
 
 AdvantageFn = Callable[[Rollout, dict[str, torch.Tensor], RewardContext, GRPOConfig],

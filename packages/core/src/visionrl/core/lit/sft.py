@@ -11,7 +11,8 @@ from typing import Any
 import lightning as L
 import torch
 
-from visionrl.core.lit.common import EvalFn, NumericsError, OptimConfig, build_optimizer, evaluate_sharded, records_for_step
+from visionrl.core.hparams import SFTConfig
+from visionrl.core.lit.common import EvalFn, NumericsError, build_optimizer, evaluate_sharded, records_for_step
 from visionrl.core.losses import masked_ce_loss
 from visionrl.core.vlm.model import VLM, Prompt
 
@@ -22,17 +23,6 @@ class SFTExample:
 
     prompt: Prompt
     target: str
-
-
-@dataclass(frozen=True)
-class SFTConfig:
-    """SFT hyper-parameters."""
-
-    batch_size: int = 32
-    """Examples per optimiser step and device."""
-    micro_batch_size: int = 32
-    """Examples per forward/backward."""
-    optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=1e-5, warmup_steps=0, schedule="cosine"))
 
 
 class SFTModule(L.LightningModule):

@@ -15,23 +15,8 @@ from typing import Any
 
 import torch
 
+from visionrl.core.hparams import SamplingParams
 from visionrl.core.vlm.model import VLM, Prompt
-
-
-@dataclass(frozen=True)
-class SamplingParams:
-    """Sampling settings of a rollout."""
-
-    temperature: float = 1.0
-    """Softmax temperature (T); the training forward divides logits by the same T."""
-    top_p: float = 1.0
-    """Nucleus sampling mass (1.0 = off)."""
-    top_k: int = 0
-    """Top-k cut-off (0 = off; transformers' default of 50 is not used)."""
-    max_new_tokens: int = 64
-    """Completion length cap; a completion without EOS by then counts as clipped."""
-    do_sample: bool = True
-    """False = greedy decoding (evaluation)."""
 
 
 Engine = Callable[[VLM, dict[str, torch.Tensor], SamplingParams], torch.Tensor]

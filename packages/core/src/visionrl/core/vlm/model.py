@@ -15,59 +15,14 @@ from typing import Any, Literal, NamedTuple
 import torch
 from PIL import Image
 
+from visionrl.core.chat import IMAGE, Prompt
+from visionrl.core.hparams import LoadOptions
 from visionrl.core.vlm.adapters import FamilyAdapter, adapter_for
 
-IMAGE = object()  # placeholder marking where an image goes in `Prompt.content`
-Dtype = Literal["float32", "bfloat16", "float16"]
 
 
 class ModelLoadError(ValueError):
     """A user-facing error: the model path/id cannot be loaded as a supported VLM."""
-
-
-@dataclass
-class Prompt:
-    """One chat prompt: ordered user content (text and image slots), its images, an optional
-    system prompt and an optional assistant prefill (forced prefix the completion continues)."""
-
-    content: list[Any]  # str or IMAGE
-    images: list[Image.Image] = field(default_factory=list)
-    system: str | None = None
-    prefill: str = ""
-
-    @classmethod
-    def simple(cls, question: str, images: Sequence[Image.Image] = (), *, system: str | None = None,
-               prefill: str = "", image_first: bool = True) -> Prompt:
-        """Images then question (or question then images)."""
-        imgs = [IMAGE] * len(images)
-        content = [*imgs, question] if image_first else [question, *imgs]
-        return cls(content=content, images=list(images), system=system, prefill=prefill)
-
-    def messages(self) -> list[dict[str, Any]]:
-        parts = [{"type": "image"} if c is IMAGE else {"type": "text", "text": c} for c in self.content]
-        msgs = [{"role": "system", "content": [{"type": "text", "text": self.system}]}] if self.system else []
-        return msgs + [{"role": "user", "content": parts}]
-
-
-@dataclass(frozen=True)
-class LoadOptions:
-    """How to load a VLM."""
-
-    dtype: Dtype = "float32"
-    """Weights dtype."""
-    attn_implementation: str | None = None
-    """`eager`, `sdpa` or `flash_attention_2`; None lets transformers choose."""
-    gradient_checkpointing: bool = False
-    """Activation checkpointing of the decoder (saves memory, costs ~30% speed)."""
-    freeze_vision: bool = False
-    """Freeze the vision tower and projector."""
-    lora_r: int = 0
-    """LoRA rank (0 = full fine-tuning); needs the `lora` extra (peft)."""
-    lora_alpha: int = 16
-    lora_dropout: float = 0.0
-    lora_target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
-    trust_remote_code: bool = False
-    """Allow code from the model repo to run (off unless asked)."""
 
 
 class LogProbs(NamedTuple):

@@ -1,0 +1,113 @@
+"""Hyper-parameter dataclasses of the core modules, importable without torch or Lightning so that
+`--help` and argument parsing stay fast (the CLIs import the heavy modules after parsing)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Schedule = Literal["constant", "cosine", "linear"]
+Dtype = Literal["float32", "bfloat16", "float16"]
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """Sampling settings of a rollout."""
+
+    temperature: float = 1.0
+    """Softmax temperature (T); the training forward divides logits by the same T."""
+    top_p: float = 1.0
+    """Nucleus sampling mass (1.0 = off)."""
+    top_k: int = 0
+    """Top-k cut-off (0 = off; transformers' default of 50 is not used)."""
+    max_new_tokens: int = 64
+    """Completion length cap; a completion without EOS by then counts as clipped."""
+    do_sample: bool = True
+    """False = greedy decoding (evaluation)."""
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """AdamW and its learning-rate schedule."""
+
+    lr: float = 1e-6
+    """Peak learning rate."""
+    weight_decay: float = 1e-2
+    betas: tuple[float, float] = (0.9, 0.999)
+    warmup_steps: int = 0
+    """Linear warm-up, in optimizer steps."""
+    schedule: Schedule = "constant"
+    """Shape after warm-up."""
+    min_lr_ratio: float = 0.0
+    """Floor of cosine/linear decay as a fraction of `lr`."""
+    max_grad_norm: float = 1.0
+    """Gradient clipping by global norm (0 = off)."""
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """How to load a VLM."""
+
+    dtype: Dtype = "float32"
+    """Weights dtype."""
+    attn_implementation: str | None = None
+    """`eager`, `sdpa` or `flash_attention_2`; None lets transformers choose."""
+    gradient_checkpointing: bool = False
+    """Activation checkpointing of the decoder (saves memory, costs ~30% speed)."""
+    freeze_vision: bool = False
+    """Freeze the vision tower and projector."""
+    lora_r: int = 0
+    """LoRA rank (0 = full fine-tuning); needs the `lora` extra (peft)."""
+    lora_alpha: int = 16
+    lora_dropout: float = 0.0
+    lora_target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
+    trust_remote_code: bool = False
+    """Allow code from the model repo to run (off unless asked)."""
+
+
+@dataclass(frozen=True)
+class GRPOConfig:
+    """GRPO hyper-parameters (EasyR1 / TRL names in brackets)."""
+
+    num_generations: int = 8
+    """G, completions per prompt [rollout.n / num_generations]."""
+    prompts_per_step: int = 8
+    """Prompts per rollout step and device."""
+    sampling: SamplingParams = field(default_factory=SamplingParams)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    beta: float = 0.0
+    """β, KL coefficient (KL as a loss term); 0 = no reference model."""
+    kl_kind: Literal["k1", "k2", "k3", "low_var_kl"] = "low_var_kl"
+    clip_low: float = 0.2
+    """ε_low of the PPO clip."""
+    clip_high: float = 0.2
+    """ε_high (clip-higher when > ε_low)."""
+    clip_dual: float | None = None
+    """Dual-clip constant c for A < 0 (EasyR1: 3.0); None = off."""
+    loss_agg: Literal["grpo", "bnpo", "dr_grpo", "dapo"] = "grpo"
+    adv_scale: Literal["group", "batch", "none"] = "group"
+    adv_eps: float = 1e-6
+    ppo_epochs: int = 1
+    """Passes over each rollout."""
+    mini_batches: int = 1
+    """Optimiser steps per pass over a rollout."""
+    micro_batch_size: int = 8
+    """Rows per forward/backward (gradient accumulation inside a mini-batch)."""
+    gen_batch_size: int = 64
+    """Rows per generate call."""
+    engine: str = "hf"
+    nan_policy: Literal["stop", "skip"] = "stop"
+    """On a non-finite reward or loss: stop with an error naming the step, or skip the batch."""
+    log_samples_every: int = 10
+    """Write rollouts to samples.jsonl every N steps (0 = never)."""
+
+
+@dataclass(frozen=True)
+class SFTConfig:
+    """SFT hyper-parameters."""
+
+    batch_size: int = 32
+    """Examples per optimiser step and device."""
+    micro_batch_size: int = 32
+    """Examples per forward/backward."""
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=1e-5, warmup_steps=0, schedule="cosine"))

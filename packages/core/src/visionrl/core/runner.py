@@ -1,0 +1,82 @@
+"""The part of every train CLI after parsing: load the model, fit, export, write metrics, push.
+
+Paper packages build their LightningModule and call `fit_and_export`; the output-directory contract
+(config.yaml, tensorboard/, checkpoints/, model/, samples.jsonl, metrics.json) is honoured here once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from visionrl.core.cli import UserError, build_trainer, prepare_output_dir, resolve_resume
+from visionrl.core.config import RunArgs, validate_run_args
+from visionrl.core.hub import ModelCardInfo
+
+
+def load_policy(run: RunArgs, options: Any) -> Any:
+    """Resolve `--model` (`demo` builds/caches the demo model) and load it; errors name the flag."""
+    from visionrl.core.demo import resolve_model
+    from visionrl.core.vlm.model import LoadOptions, ModelLoadError, load_vlm
+
+    path = resolve_model(run.model)
+    if not (Path(path).exists() or "/" in path):
+        raise UserError(f"--model {run.model!r} is neither a local model folder nor a hub id (owner/name)")
+    opts = options if options is not None else LoadOptions()
+    if run.trust_remote_code and not opts.trust_remote_code:
+        import dataclasses
+
+        opts = dataclasses.replace(opts, trust_remote_code=True)
+    try:
+        return load_vlm(path, opts)
+    except ModelLoadError as err:
+        raise UserError(f"--model: {err}") from err
+
+
+def start(run: RunArgs, config: Any) -> Path:
+    """Validate shared flags, seed everything, write config.yaml (rank 0); returns the output dir."""
+    import lightning as L
+
+    validate_run_args(run)
+    L.seed_everything(run.seed, workers=True, verbose=False)
+    return prepare_output_dir(run, config)
+
+
+def fit_and_export(run: RunArgs, module: Any, *, trainer_steps: int, data_steps: int, card: ModelCardInfo,
+                   wrap_classes: set[type] | None = None) -> dict[str, Any]:
+    """Fit (resuming when asked), export `<output_dir>/model`, write `metrics.json`, push when asked."""
+    from visionrl.core.cli import decoder_layer_classes
+    from visionrl.core.hub import export_model, push_to_hub
+    from visionrl.core.lit.datamodules import StepDataModule
+
+    trainer = build_trainer(run, max_steps=trainer_steps, find_unused_parameters=True,
+                            fsdp_wrap_classes=wrap_classes or decoder_layer_classes(module.vlm.model))
+    trainer.fit(module, datamodule=StepDataModule(data_steps), ckpt_path=resolve_resume(run))
+    metrics = dict(module.eval_results)
+    metrics["train"] = {k: float(v) for k, v in trainer.logged_metrics.items()}
+    metrics["steps"] = int(trainer.global_step)
+    # Gathered on every rank (a collective under FSDP), written by rank 0 only.
+    state = trainer.strategy.lightning_module_state_dict()
+    if trainer.global_rank == 0:
+        state = {k.removeprefix("policy."): v for k, v in state.items() if k.startswith("policy.")}
+        model = module.vlm.model
+        if hasattr(model, "merge_and_unload"):
+            model = model.merge_and_unload()
+        else:
+            model.load_state_dict(state)
+        card = ModelCardInfo(**{**card.__dict__, "metrics": {k: metrics[k] for k in ("before", "after") if k in metrics}})
+        out = export_model(model, module.vlm.processor, run.output_dir / "model", card)
+        _write_json(run.output_dir / "metrics.json", metrics)
+        if run.push_to_hub:
+            url = push_to_hub(out, run.push_to_hub, commit_message=f"{card.method} ({card.paper})")
+            print(f"pushed to {url}")
+    trainer.strategy.barrier()
+    return metrics
+
+
+def _write_json(path: Path, payload: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True))
+    os.replace(tmp, path)

@@ -1,0 +1,88 @@
+"""Shared fixtures: tiny random VLMs of every supported family, built offline once per session."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import pytest
+
+
+class TinyBuild(NamedTuple):
+    """A tiny model as built in memory, and the folder it was saved to."""
+
+    path: Path
+    model: Any  # the in-memory *ForConditionalGeneration, fp32, eval mode
+    processor: Any
+
+
+@pytest.fixture(scope="session")
+def tiny_build(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str], TinyBuild]]:
+    """`tiny_build(family)`: build and save the family's tiny model on first use, then reuse it.
+
+    Lazy so that `-k qwen` builds only the Qwen models.
+    """
+    import torch
+    from visionrl.core.vlm.tiny import build_tiny
+
+    # Tiny matrices: one thread is as fast as two, and far faster when another process holds a core.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    built: dict[str, TinyBuild] = {}
+
+    def get(family: str) -> TinyBuild:
+        if family not in built:
+            path = tmp_path_factory.mktemp(family)
+            model, processor = build_tiny(family, path)
+            built[family] = TinyBuild(path, model, processor)
+        return built[family]
+
+    yield get
+    torch.set_num_threads(threads)
+
+
+# At the default init (std 0.02) a tiny model's attention scores and logits are ~0.1: attention is
+# near-uniform and next-token distributions near-flat, so wrong positions or padding move log-probs by
+# only ~1e-3. Scaling the decoder's query/key projections and the output layer makes them matter.
+QK_SCALE = 4.0  # attention scores ×16
+OUT_SCALE = 8.0  # logits ×8
+
+
+def sharpen(model: Any) -> None:
+    """Scale the text decoder's q/k projections and the output layer in place (vision tower untouched)."""
+    import torch
+
+    out = model.get_output_embeddings()
+    assert out.weight is not model.get_input_embeddings().weight, "tiny models are built untied"
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if ".language_model." in f".{name}" and name.split(".")[-2] in ("q_proj", "k_proj"):
+                param.mul_(QK_SCALE)
+        out.weight.mul_(OUT_SCALE)
+
+
+@pytest.fixture(scope="session")
+def tiny_vlm(tiny_build: Callable[[str], TinyBuild]) -> Callable[[str], Any]:
+    """`tiny_vlm(family)`: `load_vlm` of the family's tiny folder, `sharpen`ed, loaded once per session.
+
+    Shared: tests must not change it (deep-copy the model to tweak weights).
+    """
+    from visionrl.core.vlm import load_vlm
+
+    loaded: dict[str, Any] = {}
+
+    def get(family: str) -> Any:
+        if family not in loaded:
+            vlm = load_vlm(tiny_build(family).path)
+            sharpen(vlm.model)
+            loaded[family] = vlm
+        return loaded[family]
+
+    return get
+
+
+@pytest.fixture
+def vlm(family: str, tiny_vlm: Callable[[str], Any]) -> Any:
+    """The session's VLM for the test's `family` parameter."""
+    return tiny_vlm(family)
