@@ -45,12 +45,15 @@ def tiny_build(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[s
 # At the default init (std 0.02) a tiny model's attention scores and logits are ~0.1: attention is
 # near-uniform and next-token distributions near-flat, so wrong positions or padding move log-probs by
 # only ~1e-3. Scaling the decoder's query/key projections and the output layer makes them matter.
+# Mllama's cross-attention gates start at 0 (tanh 0 = 0): the text would never see the image.
 QK_SCALE = 4.0  # attention scores ×16
 OUT_SCALE = 8.0  # logits ×8
+CROSS_ATTN_GATES = ("cross_attn_attn_gate", "cross_attn_mlp_gate")
 
 
 def sharpen(model: Any) -> None:
-    """Scale the text decoder's q/k projections and the output layer in place (vision tower untouched)."""
+    """Scale the text decoder's q/k projections and the output layer, and open Mllama's cross-attention
+    gates, in place (the vision tower is untouched)."""
     import torch
 
     out = model.get_output_embeddings()
@@ -59,6 +62,8 @@ def sharpen(model: Any) -> None:
         for name, param in model.named_parameters():
             if ".language_model." in f".{name}" and name.split(".")[-2] in ("q_proj", "k_proj"):
                 param.mul_(QK_SCALE)
+            if name.split(".")[-1] in CROSS_ATTN_GATES:
+                param.fill_(1.0)
         out.weight.mul_(OUT_SCALE)
 
 

@@ -51,14 +51,22 @@ def with_logit_bias(vlm: VLM, bias: dict[int, float]) -> VLM:
     return VLM(model, vlm.processor, vlm.adapter)
 
 
-def eos_prone(vlm: VLM, prompts: list[Prompt], p_eos: float = 0.15) -> VLM:
-    """A copy of `vlm` with EOS biased so that its first-token probability is about `p_eos`: a rollout
-    of MAX_NEW tokens then has both finished and clipped rows."""
+def eos_prone(vlm: VLM, prompts: list[Prompt], p_eos: float = 0.1) -> VLM:
+    """A copy of `vlm` with EOS biased to a mean per-token probability of about `p_eos` along sampled
+    paths, so that a rollout of MAX_NEW tokens has both finished and clipped rows (0.9^8 ≈ 0.43 clipped)."""
     enc = vlm.encode(prompts)
+    torch.manual_seed(1234)
+    ids_BC = vlm.generate(enc, max_new_tokens=MAX_NEW, do_sample=True)
     with torch.no_grad():
-        logits_BV = vlm.model(**enc, use_cache=False).logits[:, -1].float()
-    gap = float((logits_BV.logsumexp(-1) - logits_BV[:, vlm.eos_token_id]).mean())
-    return with_logit_bias(vlm, {vlm.eos_token_id: gap + float(np.log(p_eos / (1 - p_eos)))})
+        logits_BCV = vlm.completion_logits(enc, ids_BC, torch.ones_like(ids_BC))
+    eos_BC = logits_BCV[..., vlm.eos_token_id].clone()
+    logits_BCV[..., vlm.eos_token_id] = -torch.inf
+    gap_BC = logits_BCV.logsumexp(-1) - eos_BC  # P(EOS) = sigmoid(bias - gap)
+    lo, hi = -50.0, 50.0
+    for _ in range(40):  # bisection on the bias
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if float(torch.sigmoid(mid - gap_BC).mean()) < p_eos else (lo, mid)
+    return with_logit_bias(vlm, {vlm.eos_token_id: (lo + hi) / 2})
 
 
 def greedy_splitting_eos_bias(vlm: VLM, prompts: list[Prompt], max_new_tokens: int) -> float:
@@ -92,13 +100,14 @@ def expected_lengths(vlm: VLM, ids_NC: torch.Tensor, max_new_tokens: int) -> lis
 # ---- structure, masks, clipping -----------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("batch_size", [64, 5], ids=["one-batch", "chunked"])
 @pytest.mark.parametrize("family", TINY_FAMILIES)
-def test_rollout_layout_masks_and_clipping(family, vlm):
+def test_rollout_layout_masks_and_clipping(family, batch_size, vlm):
     prompts = prompts_for(family)
     policy = eos_prone(vlm, prompts)
     rows = [{"id": i} for i in range(len(prompts))]
     torch.manual_seed(0)
-    ro = generate_rollout(policy, prompts, rows, num_generations=G, sampling=SAMPLING)
+    ro = generate_rollout(policy, prompts, rows, num_generations=G, sampling=SAMPLING, batch_size=batch_size)
 
     n = len(prompts) * G
     assert len(ro) == n

@@ -53,7 +53,7 @@ def max_abs_diff(a_BC: torch.Tensor, b_BC: torch.Tensor, mask_BC: torch.Tensor) 
     return float((valid(a_BC, mask_BC) - valid(b_BC, mask_BC)).abs().max())
 
 
-# ---- 1. save / load round trip ---------------------------------------------------------------------
+# ---- save / load round trip ---------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("family", TINY_FAMILIES)
@@ -94,7 +94,7 @@ def test_save_load_round_trip(family, tiny_build):
     assert all(torch.equal(enc0[k], enc1[k]) for k in enc0)
 
 
-# ---- 2. batched greedy generation == row by row -------------------------------------------------------
+# ---- batched greedy generation == row by row -------------------------------------------------------
 
 
 @pytest.mark.parametrize("family", TINY_FAMILIES)
@@ -109,7 +109,7 @@ def test_batched_greedy_equals_row_by_row(family, vlm):
         assert int(lengths_B[i]) == n
 
 
-# ---- 3. batched log-probs == unbatched == an independent reference ---------------------------------
+# ---- batched log-probs == unbatched == an independent reference ---------------------------------
 
 
 def reference_logprobs(vlm: VLM, family: str, prompt: Prompt, target: str) -> torch.Tensor:
@@ -151,7 +151,7 @@ def test_batched_logprobs_match_unbatched_and_reference(family, vlm):
             assert torch.allclose(logps_BC[i, :n], ref_C, atol=1e-5, rtol=0), f"row {i} vs reference"
 
 
-# ---- 4. sampling log-probs == training log-probs (and the check catches wrong positions) -----------
+# ---- sampling log-probs == training log-probs (and the check catches wrong positions) -----------
 
 
 def sample_with_logprobs(
@@ -224,7 +224,7 @@ def test_missing_mm_token_type_ids_is_an_error_for_qwen2_vl(family, vlm):
         vlm.completion_logprobs(without, ids_BC, mask_BC)
 
 
-# ---- 5. completion mask ----------------------------------------------------------------------------------
+# ---- completion mask ----------------------------------------------------------------------------------
 
 E = -1  # stands for the EOS id in the table
 P = -2  # stands for the pad id
@@ -254,7 +254,7 @@ def test_completion_mask_is_per_row(tiny_vlm):
     assert vlm.completion_mask(ids_BC).tolist() == [[1, 1, 0], [1, 1, 1], [1, 0, 0]]
 
 
-# ---- 7. loading errors -----------------------------------------------------------------------------------
+# ---- loading errors -----------------------------------------------------------------------------------
 
 
 def test_load_vlm_rejects_a_folder_that_is_not_a_model(tmp_path):
@@ -299,7 +299,7 @@ def test_adapter_for_unknown_family_lists_supported():
         assert family in str(err.value)
 
 
-# ---- 8. freezing and activation checkpointing -----------------------------------------------------------
+# ---- freezing and activation checkpointing -----------------------------------------------------------
 
 
 @pytest.mark.parametrize("family", TINY_FAMILIES)
@@ -330,7 +330,7 @@ def test_freeze_vision_and_gradient_checkpointing(family, tiny_build):
     assert sum(float(p.grad.abs().sum()) for p in decoder.values()) > 0
 
 
-# ---- 9. the vision tower sees the image ------------------------------------------------------------------
+# ---- the vision tower sees the image ------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("family", QWEN_FAMILIES)
@@ -342,3 +342,12 @@ def test_vision_features_vary_across_images(family, vlm):
     assert at_image_BT.sum(1).tolist() == [4, 4]  # 56×56 -> 2×2 merged patches
     h0, h1 = hidden_BTD[0][at_image_BT[0]], hidden_BTD[1][at_image_BT[1]]  # (4, D) each
     assert (h0 - h1).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize("family", TINY_FAMILIES)
+def test_next_token_logits_depend_on_the_image(family, vlm):
+    """Same text, two images: the prediction after the prompt must differ (the text sees the image)."""
+    enc = vlm.encode([Prompt.simple("Describe the image.", [noise_image(56, 56, seed=s)]) for s in (1, 2)])
+    with torch.no_grad():
+        logits_BV = vlm.model(**enc, use_cache=False).logits[:, -1]
+    assert (logits_BV[0] - logits_BV[1]).abs().max() > 1e-3

@@ -73,7 +73,7 @@ def build_method(mode: Mode, *, format_weight: float = 0.1, strict_description: 
         raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
     w = format_weight
     if mode == "vision-r1":
-        return Method(cot_prompt, [NamedReward("accuracy", accuracy_reward, 1 - w),
+        return Method(lambda rec: cot_prompt(rec.question, list(rec.images)), [NamedReward("accuracy", accuracy_reward, 1 - w),
                                    NamedReward("format", cot_format_reward, w)], None)
 
     def prompt_fn(rec: Any) -> Prompt:

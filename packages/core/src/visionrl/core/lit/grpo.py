@@ -23,11 +23,12 @@ from typing import Any, Literal
 
 import lightning as L
 import torch
+import torch.distributed as dist
 
 from visionrl.core.hparams import GRPOConfig
 from visionrl.core.lit.common import (EvalFn, NumericsError, append_jsonl, build_optimizer,
                                       evaluate_sharded, records_for_step, step_seed)
-from visionrl.core.losses import group_advantages, make_norm, policy_loss
+from visionrl.core.losses import AggNorm, group_advantages, make_norm, policy_loss
 from visionrl.core.rewards.base import NamedReward, RewardContext
 from visionrl.core.rollout import Rollout, SamplingParams, generate_rollout
 from visionrl.core.vlm.model import VLM, Prompt
@@ -164,7 +165,7 @@ class GRPOModule(L.LightningModule):
             for lo in range(0, n, mini):
                 idx_all = list(range(lo, min(n, lo + mini)))
                 micro = [idx_all[i:i + cfg.micro_batch_size] for i in range(0, len(idx_all), cfg.micro_batch_size)]
-                norm = make_norm(rows.completion_mask_NC[idx_all].float(), len(micro), rows.completion_ids_NC.shape[1])
+                norm = self._norm(rows, idx_all, len(micro))
                 for idx in micro:
                     self._micro_step(rows, adv, idx, old, ref, norm, step, acc)
                 gn = self.clip_gradients_and_norm(opt)
@@ -173,6 +174,18 @@ class GRPOModule(L.LightningModule):
                 opt.zero_grad(set_to_none=True)
                 sched.step()
         return {k: sum(v) / len(v) for k, v in acc.items()}
+
+    def _norm(self, rows: Rollout, idx: list[int], num_micro: int) -> AggNorm:
+        # Dr. GRPO divides by a constant, the generation budget, not by this rollout's padded width
+        # (which shrinks whenever every completion stops early).
+        width = max(self.cfg.sampling.max_new_tokens, rows.completion_ids_NC.shape[1])
+        norm = make_norm(rows.completion_mask_NC[idx].float(), num_micro, width)
+        if self.cfg.loss_agg == "dapo" and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            # DDP averages gradients over W ranks, so divide by all ranks' tokens / W (TRL's "dapo").
+            tokens = self.trainer.strategy.reduce(torch.tensor(norm.global_tokens, device=self.device),
+                                                  reduce_op="mean")
+            norm = norm._replace(global_tokens=max(float(tokens), 1.0))
+        return norm
 
     def _micro_step(self, rows, adv, idx, old, ref, norm, step, acc) -> None:
         cfg = self.cfg
@@ -227,5 +240,5 @@ class GRPOModule(L.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         state = checkpoint.get("visionrl", {})
-        self.rollout_step = state.get("rollout_step", 0)
+        self.rollout_step = 0
         self.eval_results = state.get("eval_results", {})

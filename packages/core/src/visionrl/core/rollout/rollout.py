@@ -90,6 +90,8 @@ def generate_rollout(vlm: VLM, prompts: Sequence[Prompt], rows: Sequence[Any], *
 def generate_texts(vlm: VLM, prompts: Sequence[Prompt], sampling: SamplingParams, *, engine: str = "hf",
                    batch_size: int = 64) -> list[str]:
     """One completion per prompt, decoded (greedy when `sampling.do_sample` is False)."""
+    if engine not in ROLLOUT_ENGINES:
+        raise ValueError(f"unknown rollout engine {engine!r}; choose one of {sorted(ROLLOUT_ENGINES)}")
     run = ROLLOUT_ENGINES[engine]
     device = next(vlm.model.parameters()).device
     texts: list[str] = []

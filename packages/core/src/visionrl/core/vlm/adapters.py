@@ -93,7 +93,7 @@ class QwenAdapter(FamilyAdapter):
         out = super().extend(inputs, completion_ids_BC, completion_mask_BC)
         if "mm_token_type_ids" in inputs:  # completion tokens are text: type 0
             mm = inputs["mm_token_type_ids"]
-            out["mm_token_type_ids"] = torch.cat([mm, torch.ones_like(completion_ids_BC, dtype=mm.dtype)], 1)
+            out["mm_token_type_ids"] = torch.cat([mm, torch.zeros_like(completion_ids_BC, dtype=mm.dtype)], 1)
         return out
 
     def positions(self, inputs):

@@ -188,7 +188,12 @@ def configure_training(vlm: VLM, opts: LoadOptions) -> None:
         for mod in vlm.adapter.vision_modules(vlm.model):
             mod.requires_grad_(False)
     if opts.gradient_checkpointing:
-        vlm.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        # transformers 5.x renamed gradient_checkpointing_* to activation_checkpointing_* (old names warn)
+        kwargs = {"use_reentrant": False}
+        if hasattr(vlm.model, "activation_checkpointing_enable"):
+            vlm.model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+        else:
+            vlm.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
         vlm.model.config.use_cache = False
     if opts.lora_r > 0:
         try:

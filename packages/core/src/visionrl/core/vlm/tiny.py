@@ -161,6 +161,11 @@ def _mllama(spec: TinySpec, corpus: Iterable[str]):
                pad_token_id=ids["<|finetune_right_pad_id|>"], tie_word_embeddings=spec.tie_embeddings)
     cfg = tf.MllamaConfig(vision_config=vis, text_config=txt, image_token_index=ids["<|image|>"])
     model = tf.MllamaForConditionalGeneration(cfg)
+    # Cross-attention gates start at 0 (tanh(0) = 0), which would make a random tiny Mllama ignore its
+    # images entirely; open them so image-dependent behaviour is testable.
+    for name, param in model.named_parameters():
+        if "cross_attn" in name and name.endswith("gate"):
+            param.data.fill_(1.0)
     proc = tf.MllamaProcessor(image_processor=tf.MllamaImageProcessor(size={"height": 28, "width": 28},
                                                                        max_image_tiles=4),
                               tokenizer=tok, chat_template=_MLLAMA_TEMPLATE)
