@@ -9,6 +9,24 @@ from typing import Any, NamedTuple
 import pytest
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Tests never touch the network; the demo model is cached inside the repo's pytest cache."""
+    import os
+
+    for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        os.environ[var] = "1"
+    os.environ.setdefault("VISIONRL_CACHE", str(Path(config.rootpath) / ".pytest_cache" / "visionrl"))
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="session")
+def demo_model_dir() -> Path:
+    """The real embedded demo model (built once per cache, a few minutes on 2 cores)."""
+    from visionrl.core.demo import ensure_demo_model
+
+    return ensure_demo_model()
+
+
 class TinyBuild(NamedTuple):
     """A tiny model as built in memory, and the folder it was saved to."""
 

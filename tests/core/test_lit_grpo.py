@@ -179,6 +179,24 @@ def test_nan_reward_stops_with_the_step(fresh_vlm):
 # ---- prompt choice and sampling seeds ------------------------------------------------------------
 
 
+def test_sampling_is_a_function_of_seed_step_and_rank(fresh_vlm):
+    """What exact resume rests on: step k's prompts and completions do not depend on the RNG state or on
+    the steps sampled before it."""
+    import lightning as L
+
+    module = make_module(fresh_vlm(), config(), max_steps=1)
+    module.trainer = L.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False)
+    torch.manual_seed(123)
+    a, _ = module.sample(3)
+    torch.manual_seed(456)
+    module.sample(0)
+    b, _ = module.sample(3)
+    assert a.texts == b.texts and torch.equal(a.completion_ids_NC, b.completion_ids_NC)
+    expected = [RECORDS[i].id for i in records_for_step(len(RECORDS), 3, 2, 0, 1, seed=0)]
+    assert [r.id for r in a.rows] == [i for i in expected for _ in range(4)]
+    assert module.sample(4)[0].texts != a.texts
+
+
 def test_records_for_step_is_pure():
     args = dict(n_records=13, step=5, per_rank=3, rank=1, world=2, seed=7)
     assert records_for_step(**args) == records_for_step(**args)
@@ -297,3 +315,13 @@ def test_dr_grpo_normaliser_ignores_the_rollouts_padded_width(fixed_rollout, mon
     g_wide = update_grads(vlm, wide, adv, monkeypatch, loss_agg="dr_grpo", micro_batch_size=2)
     g_narrow = update_grads(vlm, narrow, adv, monkeypatch, loss_agg="dr_grpo", micro_batch_size=2)
     assert max_diff(g_wide, g_narrow) < 1e-6
+
+
+def test_mini_batches_give_exactly_that_many_optimizer_steps(fresh_vlm):
+    """8 rows in 3 mini-batches (3 + 3 + 2): three optimizer steps per rollout step, as the LR schedule and
+    the Trainer's `max_steps` (= rollout steps × `optimizer_steps_per_rollout`) assume."""
+    module = make_module(fresh_vlm(), config(mini_batches=3, micro_batch_size=2), max_steps=1)
+    assert module.optimizer_steps_per_rollout == 3
+    trainer = fit(module, 1)
+    assert trainer.global_step == 3
+    assert module.lr_schedulers().last_epoch == 3

@@ -176,6 +176,14 @@ def see_think_accuracy(vlm: Any, records: Sequence[VQARecord], max_new_tokens: i
 
 
 # ---- build and cache ------------------------------------------------------------------------
+def per_template(records: Sequence[VQARecord], values: Sequence[float]) -> dict[str, float]:
+    """Mean of `values` per question template."""
+    groups: dict[str, list[float]] = {}
+    for r, v in zip(records, values):
+        groups.setdefault(r.meta["template"], []).append(v)
+    return {k: round(sum(v) / len(v), 3) for k, v in sorted(groups.items())}
+
+
 def build_demo_model(out_dir: Path, recipe: DemoRecipe = DemoRecipe()) -> dict[str, Any]:
     """Build, SFT and save the demo model into `out_dir`; returns its report."""
     import lightning as L
@@ -209,7 +217,11 @@ def build_demo_model(out_dir: Path, recipe: DemoRecipe = DemoRecipe()) -> dict[s
     trainer.fit(module, datamodule=StepDataModule(recipe.sft_steps))
     model.eval()
     vlm.save_pretrained(out_dir)
+    vlm.model.eval()
+    with torch.no_grad():
+        per = see_think_accuracy(vlm, held)
     report = {"recipe": asdict(recipe), "heldout_see_think": module.eval_results.get("after", {}),
+              "heldout_per_template": per_template(held, per["accuracy"]),
               "blind_baseline": blind_baseline(held), "params": sum(p.numel() for p in model.parameters()),
               "build_seconds": round(time.time() - start, 1)}
     (out_dir / "demo_report.json").write_text(json.dumps(report, indent=2))

@@ -35,12 +35,17 @@ def load_policy(run: RunArgs, options: Any) -> Any:
         raise UserError(f"--model: {err}") from err
 
 
-def start(run: RunArgs, config: Any) -> Path:
-    """Validate shared flags, seed everything, write config.yaml (rank 0); returns the output dir."""
+def start(run: RunArgs) -> None:
+    """Validate shared flags and seed everything (before any model is built)."""
     import lightning as L
 
     validate_run_args(run)
     L.seed_everything(run.seed, workers=True, verbose=False)
+
+
+def open_output_dir(run: RunArgs, config: Any) -> Path:
+    """Create the output dir and write config.yaml (rank 0) once model and data have loaded, so a
+    user error never leaves a fresh output directory behind."""
     return prepare_output_dir(run, config)
 
 
@@ -54,6 +59,8 @@ def fit_and_export(run: RunArgs, module: Any, *, trainer_steps: int, data_steps:
     trainer = build_trainer(run, max_steps=trainer_steps, find_unused_parameters=True,
                             fsdp_wrap_classes=wrap_classes or decoder_layer_classes(module.vlm.model))
     trainer.fit(module, datamodule=StepDataModule(data_steps), ckpt_path=resolve_resume(run))
+    # ModelCheckpoint only writes every `save_every_n_steps`; the final state must be resumable too.
+    trainer.save_checkpoint(run.output_dir / "checkpoints" / "last.ckpt")
     metrics = dict(module.eval_results)
     metrics["train"] = {k: float(v) for k, v in trainer.logged_metrics.items()}
     metrics["steps"] = int(trainer.global_step)

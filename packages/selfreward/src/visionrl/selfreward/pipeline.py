@@ -67,11 +67,12 @@ def evaluator(cfg: TrainConfig):
 
 
 def run_training(cfg: TrainConfig) -> dict[str, Any]:
-    from visionrl.core.runner import fit_and_export, load_policy, start
+    from visionrl.core.runner import fit_and_export, load_policy, open_output_dir, start
 
-    out = start(cfg.run, cfg)
+    start(cfg.run)
     vlm = load_policy(cfg.run, cfg.load)
     train, held = load_prompts(cfg)
+    out = open_output_dir(cfg.run, cfg)
     card = ModelCardInfo(base_model=cfg.run.model, datasets=[cfg.run.data], paper="2508.19652",
                          method="Vision-SR1 cold-start SFT" if cfg.stage == "sft" else f"Vision-SR1 GRPO ({cfg.mode})",
                          hyperparameters={"stage": cfg.stage, "mode": cfg.mode, "format_weight": cfg.format_weight,

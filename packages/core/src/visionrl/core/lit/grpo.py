@@ -159,11 +159,14 @@ class GRPOModule(L.LightningModule):
         off_policy = cfg.ppo_epochs > 1 or cfg.mini_batches > 1
         old = self._full_logps(rows, ref=False) if off_policy else None
         ref = self._full_logps(rows, ref=True) if cfg.beta > 0 else None
-        mini = max(1, n // cfg.mini_batches)
+        assert n >= cfg.mini_batches, f"{n} rollout rows cannot fill {cfg.mini_batches} mini-batches"
+        # Exactly `mini_batches` optimizer steps per epoch (sizes differ by at most one row), as the LR
+        # schedule and the Trainer's step budget (`optimizer_steps_per_rollout`) assume.
+        bounds = [n * i // cfg.mini_batches for i in range(cfg.mini_batches + 1)]
         acc: dict[str, list[float]] = {}
         for _ in range(cfg.ppo_epochs):
-            for lo in range(0, n, mini):
-                idx_all = list(range(lo, min(n, lo + mini)))
+            for lo, hi in zip(bounds, bounds[1:], strict=False):
+                idx_all = list(range(lo, hi))
                 micro = [idx_all[i:i + cfg.micro_batch_size] for i in range(0, len(idx_all), cfg.micro_batch_size)]
                 norm = self._norm(rows, idx_all, len(micro))
                 for idx in micro:
@@ -240,5 +243,5 @@ class GRPOModule(L.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         state = checkpoint.get("visionrl", {})
-        self.rollout_step = 0
+        self.rollout_step = state.get("rollout_step", 0)
         self.eval_results = state.get("eval_results", {})
