@@ -4,8 +4,13 @@ import math
 
 import pytest
 from visionrl.core.data.records import VQARecord
-from visionrl.selfreward.evaluate import (judge_says_correct, language_shortcut_rate, score_items, summarize,
-                                          weighted_average)
+from visionrl.selfreward.evaluate import (
+    judge_says_correct,
+    language_shortcut_rate,
+    score_items,
+    summarize,
+    weighted_average,
+)
 
 
 def _rec(i, answer):

@@ -1,9 +1,8 @@
 """Every preset parses; the paper presets carry the reference settings (vision-sr1.md §1.5)."""
 
 import pytest
-from visionrl.core.cli import UserError
+from visionrl.core.cli import UserError, parse_config
 from visionrl.selfreward.train import PRESETS, TrainConfig, _main, validate
-from visionrl.core.cli import parse_config
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))

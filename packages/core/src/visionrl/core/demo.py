@@ -187,15 +187,13 @@ def per_template(records: Sequence[VQARecord], values: Sequence[float]) -> dict[
 def build_demo_model(out_dir: Path, recipe: DemoRecipe = DemoRecipe()) -> dict[str, Any]:
     """Build, SFT and save the demo model into `out_dir`; returns its report."""
     import lightning as L
-
+    import torch
     from visionrl.core.lit.common import OptimConfig
     from visionrl.core.lit.datamodules import StepDataModule
     from visionrl.core.lit.sft import SFTConfig, SFTModule
-    from visionrl.core.vlm.model import VLM
     from visionrl.core.vlm.adapters import adapter_for
+    from visionrl.core.vlm.model import VLM
     from visionrl.core.vlm.tiny import TinySpec, build_tiny
-
-    import torch
 
     torch.set_num_threads(recipe.threads)
     start = time.time()

@@ -85,10 +85,12 @@ def render_model_card(card: ModelCardInfo) -> ModelCard:
     return ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(body))
 
 
-def export_model(model: Any, processor: Any, out_dir: Path, card: ModelCardInfo) -> Path:
+def export_model(model: Any, processor: Any, out_dir: Path, card: ModelCardInfo,
+                 state_dict: Mapping[str, Any] | None = None) -> Path:
     """Save `model` (safetensors), `processor` and a README.md model card to `out_dir`, replacing it whole.
 
-    Call on global rank 0 with an unsharded model; `processor` may be a tokenizer, or None.
+    Call on global rank 0; `state_dict` (e.g. the full state gathered from FSDP shards) overrides the
+    model's own parameters. `processor` may be a tokenizer, or None.
     """
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -96,7 +98,7 @@ def export_model(model: Any, processor: Any, out_dir: Path, card: ModelCardInfo)
     tmp = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        model.save_pretrained(tmp)  # transformers 5 writes safetensors only
+        model.save_pretrained(tmp, state_dict=dict(state_dict) if state_dict is not None else None)
         if processor is not None:
             processor.save_pretrained(tmp)
         render_model_card(card).save(tmp / "README.md")

@@ -6,6 +6,7 @@ Paper packages build their LightningModule and call `fit_and_export`; the output
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -26,8 +27,6 @@ def load_policy(run: RunArgs, options: Any) -> Any:
         raise UserError(f"--model {run.model!r} is neither a local model folder nor a hub id (owner/name)")
     opts = options if options is not None else LoadOptions()
     if run.trust_remote_code and not opts.trust_remote_code:
-        import dataclasses
-
         opts = dataclasses.replace(opts, trust_remote_code=True)
     try:
         return load_vlm(path, opts)
@@ -69,12 +68,10 @@ def fit_and_export(run: RunArgs, module: Any, *, trainer_steps: int, data_steps:
     if trainer.global_rank == 0:
         state = {k.removeprefix("policy."): v for k, v in state.items() if k.startswith("policy.")}
         model = module.vlm.model
-        if hasattr(model, "merge_and_unload"):
-            model = model.merge_and_unload()
-        else:
-            model.load_state_dict(state)
-        card = ModelCardInfo(**{**card.__dict__, "metrics": {k: metrics[k] for k in ("before", "after") if k in metrics}})
-        out = export_model(model, module.vlm.processor, run.output_dir / "model", card)
+        if hasattr(model, "merge_and_unload"):  # LoRA: export merged full weights
+            model, state = model.merge_and_unload(), None
+        card = dataclasses.replace(card, metrics={k: metrics[k] for k in ("before", "after") if k in metrics})
+        out = export_model(model, module.vlm.processor, run.output_dir / "model", card, state_dict=state)
         _write_json(run.output_dir / "metrics.json", metrics)
         if run.push_to_hub:
             url = push_to_hub(out, run.push_to_hub, commit_message=f"{card.method} ({card.paper})")

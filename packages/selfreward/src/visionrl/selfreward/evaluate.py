@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import tyro
-
 from visionrl.core.cli import UserError, parse_config, prepare_output_dir, run_cli
 from visionrl.core.config import EvalArgs
 
@@ -169,7 +168,6 @@ def load_benchmark(cfg: EvalConfig) -> tuple[str, list[Any]]:
 
 def run_eval(cfg: EvalConfig, *, judge: Judge | None = None, lsr_judge: Judge | None = None) -> dict[str, float]:
     import torch
-
     from visionrl.core.config import RunArgs
     from visionrl.core.rollout import SamplingParams, generate_texts
     from visionrl.core.runner import load_policy

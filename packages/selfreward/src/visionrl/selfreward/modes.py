@@ -18,17 +18,21 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-
+from visionrl.core.chat import Prompt
 from visionrl.core.lit.grpo import AdvantageFn, GRPOConfig
 from visionrl.core.losses import group_advantages, multi_channel_advantages
 from visionrl.core.rewards.base import NamedReward, RewardContext
 from visionrl.core.rollout import Rollout, concat_rollouts
-from visionrl.core.chat import Prompt
 from visionrl.selfreward.prompts import cot_prompt, see_think_prompt
+from visionrl.selfreward.rewards import (
+    SecondPass,
+    accuracy_reward,
+    cot_format_reward,
+    description_format_fn,
+    see_think_format_reward,
+    visual_reward_fn,
+)
 from visionrl.selfreward.train import MODES, Mode
-from visionrl.selfreward.rewards import (SecondPass, accuracy_reward, cot_format_reward, description_format_fn,
-                                         see_think_format_reward, visual_reward_fn)
-
 
 
 @dataclass

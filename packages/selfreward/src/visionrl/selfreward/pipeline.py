@@ -36,11 +36,11 @@ def load_prompts(cfg: TrainConfig) -> tuple[list[VQARecord], list[VQARecord]]:
 def evaluator(cfg: TrainConfig):
     """Greedy held-out evaluation: accuracy, format, visual (pass-2 from the greedy description) and the
     mode's reward."""
+    from visionrl.core.rewards import cot_format, see_think_format
     from visionrl.core.rollout import SamplingParams, generate_texts
     from visionrl.selfreward.modes import build_method
-    from visionrl.selfreward.rewards import accuracy, extract_description
     from visionrl.selfreward.prompts import self_reward_prompt
-    from visionrl.core.rewards import cot_format, see_think_format
+    from visionrl.selfreward.rewards import accuracy, extract_description
 
     method = build_method(cfg.mode, literal_backslash_n=cfg.literal_backslash_n)
     greedy = SamplingParams(do_sample=False, max_new_tokens=cfg.eval_max_new_tokens)
@@ -96,8 +96,8 @@ def run_training(cfg: TrainConfig) -> dict[str, Any]:
 def _sft_module(cfg: TrainConfig, vlm: Any, train: list[VQARecord], held: list[VQARecord]):
     """Cold-start SFT: shapes → the three Vision-SR1 formats; other data → (question, answer) as given."""
     from visionrl.core import prompts as P
-    from visionrl.core.demo import cot_target, see_think_target
     from visionrl.core.data.shapes import Scene, caption
+    from visionrl.core.demo import cot_target, see_think_target
     from visionrl.core.lit.sft import SFTExample, SFTModule
     from visionrl.core.vlm.model import Prompt
 

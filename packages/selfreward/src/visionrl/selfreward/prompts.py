@@ -7,9 +7,15 @@ Vision-SR1 message layout.
 
 from __future__ import annotations
 
-from visionrl.core.prompts import (CAPTION_REASONER_PROMPT, COT_INSTRUCTION, SEE_THINK_INSTRUCTION,
-                                   caption_reasoner_prompt, format_segments, see_think_instruction)
 from visionrl.core.chat import Prompt
+from visionrl.core.prompts import (
+    CAPTION_REASONER_PROMPT,
+    COT_INSTRUCTION,
+    SEE_THINK_INSTRUCTION,
+    caption_reasoner_prompt,
+    format_segments,
+    see_think_instruction,
+)
 
 # Source: arXiv:2508.19652, zli12321/Vision-SR1 Evaluation/utils/gemini_eval.py (code field order;
 # v2 Appendix B.2 lists the fields first). "\n" are real newlines here.

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import tyro
-
 from visionrl.core.cli import UserError, parse_config, run_cli
 from visionrl.core.config import RunArgs
 from visionrl.core.hparams import GRPOConfig, LoadOptions, OptimConfig, SamplingParams, SFTConfig

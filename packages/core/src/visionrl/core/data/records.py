@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 from PIL import Image
 
-ImageLike = Union[Image.Image, str, Path]
+ImageLike = Image.Image | str | Path
 
 
 @dataclass
@@ -53,4 +53,4 @@ class MCQRecord:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
-Record = Union[VQARecord, PairRecord, MCQRecord]
+Record = VQARecord | PairRecord | MCQRecord

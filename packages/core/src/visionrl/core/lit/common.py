@@ -8,12 +8,10 @@ import json
 import math
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
-
 from visionrl.core.hparams import OptimConfig
 
 

@@ -17,22 +17,26 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import lightning as L
 import torch
 import torch.distributed as dist
-
 from visionrl.core.hparams import GRPOConfig
-from visionrl.core.lit.common import (EvalFn, NumericsError, append_jsonl, build_optimizer,
-                                      evaluate_sharded, records_for_step, step_seed)
+from visionrl.core.lit.common import (
+    EvalFn,
+    NumericsError,
+    append_jsonl,
+    build_optimizer,
+    evaluate_sharded,
+    records_for_step,
+    step_seed,
+)
 from visionrl.core.losses import AggNorm, group_advantages, make_norm, policy_loss
 from visionrl.core.rewards.base import NamedReward, RewardContext
-from visionrl.core.rollout import Rollout, SamplingParams, generate_rollout
+from visionrl.core.rollout import Rollout, generate_rollout
 from visionrl.core.vlm.model import VLM, Prompt
-
 
 AdvantageFn = Callable[[Rollout, dict[str, torch.Tensor], RewardContext, GRPOConfig],
                        tuple[Rollout, torch.Tensor]]

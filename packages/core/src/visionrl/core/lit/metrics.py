@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch
-
 from visionrl.core.rewards.base import RewardContext
 from visionrl.core.rollout import Rollout
 

@@ -5,14 +5,19 @@ number of examples whatever fits in memory, and rows are picked per step (exact 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import lightning as L
 import torch
-
 from visionrl.core.hparams import SFTConfig
-from visionrl.core.lit.common import EvalFn, NumericsError, build_optimizer, evaluate_sharded, records_for_step
+from visionrl.core.lit.common import (
+    EvalFn,
+    NumericsError,
+    build_optimizer,
+    evaluate_sharded,
+    records_for_step,
+)
 from visionrl.core.losses import masked_ce_loss
 from visionrl.core.vlm.model import VLM, Prompt
 

@@ -14,10 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-
 from visionrl.core.hparams import SamplingParams
 from visionrl.core.vlm.model import VLM, Prompt
-
 
 Engine = Callable[[VLM, dict[str, torch.Tensor], SamplingParams], torch.Tensor]
 

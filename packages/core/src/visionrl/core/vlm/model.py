@@ -8,17 +8,13 @@ selects exactly the logits that predict completion tokens.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple
 
 import torch
-from PIL import Image
-
-from visionrl.core.chat import IMAGE, Prompt
+from visionrl.core.chat import Prompt
 from visionrl.core.hparams import LoadOptions
 from visionrl.core.vlm.adapters import FamilyAdapter, adapter_for
-
 
 
 class ModelLoadError(ValueError):
