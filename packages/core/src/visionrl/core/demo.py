@@ -122,8 +122,8 @@ def cot_target(rec: VQARecord) -> str:
 
 def demo_examples(recipe: DemoRecipe, seed: int, n: int) -> list[Any]:
     """SFT examples in the mixed formats (deterministic per seed)."""
+    from visionrl.core.chat import IMAGE, Prompt
     from visionrl.core.lit.sft import SFTExample
-    from visionrl.core.vlm.model import IMAGE, Prompt
 
     world = demo_world(seed)
     vqa, mcq, pairs = world.vqa(n), world.mcq(n // 4), world.pairs(n // 4)
@@ -165,9 +165,9 @@ def heldout_records(n: int) -> list[VQARecord]:
 
 def see_think_accuracy(vlm: Any, records: Sequence[VQARecord], max_new_tokens: int = 64) -> dict[str, list[float]]:
     """Greedy See-Think accuracy and format validity per record."""
+    from visionrl.core.chat import Prompt
     from visionrl.core.rewards import extract_boxed, grade_answer, see_think_format
     from visionrl.core.rollout import SamplingParams, generate_texts
-    from visionrl.core.vlm.model import Prompt
 
     prompts = [Prompt(P.format_segments(r.question, P.SEE_THINK_INSTRUCTION), list(r.images)) for r in records]
     texts = generate_texts(vlm, prompts, SamplingParams(do_sample=False, max_new_tokens=max_new_tokens))

@@ -96,10 +96,10 @@ def run_training(cfg: TrainConfig) -> dict[str, Any]:
 def _sft_module(cfg: TrainConfig, vlm: Any, train: list[VQARecord], held: list[VQARecord]):
     """Cold-start SFT: shapes → the three Vision-SR1 formats; other data → (question, answer) as given."""
     from visionrl.core import prompts as P
+    from visionrl.core.chat import Prompt
     from visionrl.core.data.shapes import Scene, caption
     from visionrl.core.demo import cot_target, see_think_target
     from visionrl.core.lit.sft import SFTExample, SFTModule
-    from visionrl.core.vlm.model import Prompt
 
     examples = []
     for i, r in enumerate(train):
