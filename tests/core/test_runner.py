@@ -49,7 +49,7 @@ def fit(module: Any, output_dir: Path, max_steps: int, ckpt_path: str | None = N
     from visionrl.core.cli import build_trainer
     from visionrl.core.lit.datamodules import StepDataModule
 
-    class LossRecorder(L.Callback):
+    class MetricRecorder(L.Callback):
         def __init__(self) -> None:
             self.metrics: dict[int, dict[str, float]] = {}
 
@@ -57,7 +57,7 @@ def fit(module: Any, output_dir: Path, max_steps: int, ckpt_path: str | None = N
             self.metrics[trainer.global_step] = {k: float(trainer.callback_metrics[k]) for k in TRACKED}
 
     run = RunArgs(output_dir=output_dir, max_steps=max_steps, save_every_n_steps=2, accelerator="cpu")
-    recorder = LossRecorder()
+    recorder = MetricRecorder()
     trainer = build_trainer(run, callbacks=[recorder], enable_progress_bar=False, enable_model_summary=False)
     trainer.fit(module, datamodule=StepDataModule(TOTAL_STEPS), ckpt_path=ckpt_path)
     return recorder.metrics

@@ -74,6 +74,9 @@ def answer(question: str, shapes: list[dict]) -> str:
     yes = {True: "yes", False: "no"}
     if m := re.fullmatch(r"What color is the (\w+)\?", question):
         return by_kind[m[1]]["color"]
+    if m := re.fullmatch(r"What color is the shape (on the left|in the middle|on the right)\?", question):
+        (color,) = [s["color"] for s in shapes if POSITIONS[s["col"]] == m[1]]
+        return color
     if m := re.fullmatch(r"What shape is the (\w+) one\?", question):
         (kind,) = [s["kind"] for s in shapes if s["color"] == m[1]]
         return kind
@@ -163,7 +166,7 @@ def test_templates_are_balanced():
     for template in TEMPLATES:
         counts = Counter(r.answer for r in records if r.meta["template"] == template)
         share = counts.most_common(1)[0][1] / sum(counts.values())
-        assert share < {"color": 0.32, "shape": 0.4, "count": 0.35}.get(template, 0.56), (template, counts)
+        assert share < {"color": 0.32, "color_at": 0.32, "shape": 0.4, "count": 0.35}.get(template, 0.6), (template, counts)
     counts = Counter(r.answer for r in records if r.meta["template"] == "count")
     assert set(counts) == {"0", "1", "2", "3"}
 
@@ -183,7 +186,7 @@ def test_mcq_has_exactly_one_correct_option():
         assert list(r.options) == list("ABCD"[: len(r.options)])
         assert len(set(r.options.values())) == len(r.options)
         assert [k for k, v in r.options.items() if v == truth] == [r.answer]
-        expected = {"color": 4, "count": 4, "shape": 3}.get(r.meta["template"], 2)
+        expected = {"color": 4, "color_at": 4, "count": 4, "shape": 3}.get(r.meta["template"], 2)
         assert len(r.options) == expected
     assert Counter(r.answer for r in records)["D"] > 10  # the correct option is shuffled
 
@@ -235,6 +238,7 @@ def test_template_weights_and_errors():
         template_weights={
             "count": 1.0,
             "color": 0.0,
+            "color_at": 0.0,
             "shape": 0.0,
             "left_of": 0.0,
             "above": 0.0,

@@ -97,8 +97,8 @@ def _sft_module(cfg: TrainConfig, vlm: Any, train: list[VQARecord], held: list[V
     """Cold-start SFT: shapes → the three Vision-SR1 formats; other data → (question, answer) as given."""
     from visionrl.core import prompts as P
     from visionrl.core.chat import Prompt
-    from visionrl.core.data.shapes import Scene, caption
-    from visionrl.core.demo import cot_target, see_think_target
+    from visionrl.core.data.shapes import Scene
+    from visionrl.core.demo import cot_target, describe, see_think_target
     from visionrl.core.lit.sft import SFTExample, SFTModule
 
     examples = []
@@ -112,7 +112,7 @@ def _sft_module(cfg: TrainConfig, vlm: Any, train: list[VQARecord], held: list[V
                 examples.append(SFTExample(Prompt(P.format_segments(r.question, P.COT_INSTRUCTION), r.images),
                                            cot_target(r)))
             else:
-                desc = caption(Scene.from_dict(r.meta["scene"]))
+                desc = describe(Scene.from_dict(r.meta["scene"]))
                 examples.append(SFTExample(Prompt([P.caption_reasoner_prompt(desc, r.question)]), cot_target(r)))
         else:  # cold-start data already carries its instruction; the image goes first
             examples.append(SFTExample(Prompt.simple(r.question.replace("<image>", ""), r.images), r.answer))

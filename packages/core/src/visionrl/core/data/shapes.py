@@ -5,6 +5,7 @@ left-to-right thirds of a small image, coloured red/green/blue/yellow on the CLI
 Question templates compute their answers from the scene, so every record is verifiable:
 
     color    "What color is the circle?"             -> "red"
+    color_at "What color is the shape on the left?"  -> "red"
     shape    "What shape is the red one?"            -> "circle"
     count    "How many red shapes are there?"        -> "0" .. "3"
     left_of  "Is the circle left of the square?"     -> "yes" / "no"
@@ -169,6 +170,13 @@ def _color(rng: random.Random, scene: Scene) -> Question:
     return Question("color", scene, f"What color is the {s.kind}?", s.color, tuple(COLORS), hard)
 
 
+def _color_at(rng: random.Random, scene: Scene) -> Question:
+    # Colour by position: needs colour and place, not shape recognition (the easiest visual question).
+    s = rng.choice(scene.shapes)
+    hard = tuple(dict.fromkeys(t.color for t in scene.shapes if t.color != s.color))
+    return Question("color_at", scene, f"What color is the shape {COLUMNS[column(s)]}?", s.color, tuple(COLORS), hard)
+
+
 def _shape(rng: random.Random, scene: Scene) -> Question:
     s = rng.choice(scene.shapes)
     # The colour must name one shape: recolour the others that share it.
@@ -239,6 +247,7 @@ def _exists(rng: random.Random, scene: Scene) -> Question:
 TemplateFn = Callable[[random.Random, Scene], Question]
 TEMPLATES: dict[str, TemplateFn] = {
     "color": _color,
+    "color_at": _color_at,
     "shape": _shape,
     "count": _count,
     "left_of": _left_of,
