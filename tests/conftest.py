@@ -10,12 +10,12 @@ import pytest
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Tests never touch the network; the demo model is cached inside the repo's pytest cache."""
+    """Tests never touch the network. The demo model uses its normal cache (`$VISIONRL_CACHE`, default
+    `~/.cache/visionrl`), so a machine that has built it once does not build it again."""
     import os
 
     for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
         os.environ[var] = "1"
-    os.environ.setdefault("VISIONRL_CACHE", str(Path(config.rootpath) / ".pytest_cache" / "visionrl"))
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 

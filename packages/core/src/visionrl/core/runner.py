@@ -37,8 +37,12 @@ def load_policy(run: RunArgs, options: Any) -> Any:
 def start(run: RunArgs) -> None:
     """Validate shared flags and seed everything (before any model is built)."""
     import lightning as L
+    import torch
 
     validate_run_args(run)
+    if run.threads is not None and run.threads <= 0:
+        raise UserError(f"--threads must be positive, got {run.threads}")
+    torch.set_num_threads(run.threads or max(1, (os.cpu_count() or 1) // run.devices))
     L.seed_everything(run.seed, workers=True, verbose=False)
 
 

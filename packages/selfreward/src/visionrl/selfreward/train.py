@@ -103,7 +103,7 @@ def _sft(model: str, data: str, demo: bool) -> TrainConfig:
            SFTConfig(batch_size=16, micro_batch_size=8,  # per device 8 × grad-accum 2 (LLaMA-Factory recipe)
                      optim=OptimConfig(lr=1e-5, weight_decay=0.0, warmup_steps=100, schedule="cosine")))
     run = (RunArgs(model=model, data=data, max_steps=30, output_dir=Path("outputs/selfreward-sft"),
-                   save_every_n_steps=10) if demo else
+                   save_every_n_steps=10, threads=1) if demo else
            RunArgs(model=model, data=data, max_steps=1760, devices=8, strategy="fsdp", precision="bf16-true",
                    accelerator="gpu", save_every_n_steps=200, output_dir=Path("outputs/sr1-cold-start")))
     return TrainConfig(run=run, stage="sft", sft=sft,
@@ -113,7 +113,7 @@ def _sft(model: str, data: str, demo: bool) -> TrainConfig:
 
 
 PRESETS: dict[str, TrainConfig] = {
-    "demo": TrainConfig(run=RunArgs(max_steps=60, save_every_n_steps=20,
+    "demo": TrainConfig(run=RunArgs(max_steps=60, save_every_n_steps=20, threads=1,
                                     output_dir=Path("outputs/selfreward-demo")),
                         grpo=_DEMO_GRPO),
     "paper-7b": _paper("LMMs-Lab-Turtle/Qwen-2.5VL-7B-Cold-Start"),
