@@ -477,6 +477,7 @@ def orchestrate(a: argparse.Namespace) -> None:
                TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1",
                TRANSFORMERS_OFFLINE="1", TRANSFORMERS_VERBOSITY="error", PYTHONWARNINGS="ignore")
     worker_versions: dict[str, dict[str, str]] = {}
+    start_loads = wait_for_quiet(a.max_load, a.load_tries, a.load_wait)
     with tempfile.TemporaryDirectory() as tmp:
         dirs = {}
         for size in sizes:
@@ -486,7 +487,7 @@ def orchestrate(a: argparse.Namespace) -> None:
             for size in sizes:
                 order = ("visionrl", "trl") if (rep % 2 == 0) else ("trl", "visionrl")
                 for side in order:
-                    seen = wait_for_quiet(a.max_load, a.load_tries, a.load_wait)
+                    seen = [os.getloadavg()[0]]
                     result = Path(tmp) / f"{side}-{size}-{rep}.json"
                     t0 = time.perf_counter()
                     proc = subprocess.run(worker_cmd(side, dirs[size], size, a, result), env=env, cwd=ROOT,
@@ -529,6 +530,7 @@ def orchestrate(a: argparse.Namespace) -> None:
                      "batch_settings": {s: {"prompts": SETTINGS[s][0], "generations": SETTINGS[s][1]}
                                         for s in a.settings.split(",")},
                      "steps": a.steps, "warmup": a.warmup, "repeats": a.repeats},
+        "load_at_start": start_loads,
         "load": loads,
         "total_s": time.perf_counter() - t_start,
     }
@@ -540,8 +542,7 @@ def orchestrate(a: argparse.Namespace) -> None:
     print(f"torch {v.get('torch')}, transformers {v.get('transformers')}, trl {v.get('trl')}, "
           f"lightning {worker_versions.get('visionrl', {}).get('lightning')}; "
           f"{a.steps} timed steps after {a.warmup} warm-up steps, {a.repeats} repeat(s)")
-    print("load (1 min) before each worker: " + ", ".join(f"{x['side']}/{x['size']} {x['load_1min_before']:.2f}"
-                                                       for x in loads))
+    print(f"load (1 min) at start: {', '.join(f'{x:.2f}' for x in start_loads)}; before each worker: " + ", ".join(f"{x['side']}/{x['size']} {x['load_1min_before']:.2f}" for x in loads))
     print("\n" + table + "\n\nMean time per step by phase (ms):\n\n" + phases)
     print(f"\nwritten {out} in {meta['total_s']:.0f}s")
 

@@ -160,7 +160,7 @@ DDP_SCRIPT = textwrap.dedent('''
 
 
 @pytest.mark.slow
-def test_ddp_ranks_sample_apart_and_stay_in_sync(tiny_build, tmp_path, pytestconfig):
+def test_ddp_ranks_sample_apart_and_stay_in_sync(tiny_build, tmp_path):
     import os
 
     script = tmp_path / "ddp_grpo.py"
@@ -168,11 +168,8 @@ def test_ddp_ranks_sample_apart_and_stay_in_sync(tiny_build, tmp_path, pytestcon
     out = tmp_path / "out"
     out.mkdir()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
-    # Each rank is a fresh interpreter that imports torch and Lightning. With bytecode writing off
-    # (PYTHONDONTWRITEBYTECODE) both would compile them from source, ~20 s each; a bytecode cache in
-    # pytest's cache dir lets rank 1 reuse what rank 0 compiled, and later runs reuse both.
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    env["PYTHONPYCACHEPREFIX"] = str(pytestconfig.cache.mkdir("ddp-pycache"))
+    # Each rank is a fresh interpreter importing torch and Lightning; `.ci/run` installs with
+    # precompiled bytecode so neither compiles them from source.
     proc = subprocess.run([sys.executable, str(script), str(tiny_build(FAMILY).path), str(out)], env=env,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-4000:]

@@ -111,3 +111,52 @@ class SFTConfig:
     micro_batch_size: int = 32
     """Examples per forward/backward."""
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=1e-5, warmup_steps=0, schedule="cosine"))
+
+
+@dataclass(frozen=True)
+class RewardHeadConfig:
+    """The scalar head on top of the backbone's last hidden state (a key of `lit.reward_model.HEADS`)."""
+
+    kind: str = "linear"
+    """`linear` (one d_model → 1 projection) or `mlp`."""
+    layers: int = 2
+    """Linear layers of the `mlp` head, the output layer included (≥ 1)."""
+    hidden: int | None = None
+    """Width of the `mlp` head's hidden layers; None = the backbone's hidden size."""
+    activation: str = "gelu"
+    """Non-linearity between `mlp` layers: relu, gelu, silu or tanh."""
+
+
+@dataclass(frozen=True)
+class RewardModelConfig:
+    """Bradley-Terry reward-model hyper-parameters."""
+
+    batch_size: int = 32
+    """Preference pairs per optimiser step and device."""
+    micro_batch_size: int = 8
+    """Pairs per forward/backward (each pair is two sequences)."""
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=1e-5, schedule="cosine"))
+    head: RewardHeadConfig = field(default_factory=RewardHeadConfig)
+    margin: bool = False
+    """Subtract each pair's `meta["margin"]` (m, Llama 2 Eq. 2) inside the sigmoid; missing = 0."""
+    center_coef: float = 0.0
+    """λ of the centering penalty λ·mean((r_c + r_r)²) (arXiv:2312.09244)."""
+
+
+@dataclass(frozen=True)
+class DPOConfig:
+    """DPO / IPO hyper-parameters (TRL names)."""
+
+    batch_size: int = 32
+    """Preference pairs per optimiser step and device."""
+    micro_batch_size: int = 8
+    """Pairs per forward/backward (each pair is two sequences, through policy and reference)."""
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=5e-7, schedule="linear"))
+    beta: float = 0.1
+    """β, the KL strength (τ in IPO)."""
+    loss_type: Literal["sigmoid", "ipo"] = "sigmoid"
+    """A key of `losses.DPO_LOSSES`."""
+    label_smoothing: float = 0.0
+    """ε, assumed label-flip probability (conservative DPO; sigmoid only)."""
+    average_logps: bool | None = None
+    """Average token log-probs instead of summing them; None = TRL's choice (average for ipo only)."""

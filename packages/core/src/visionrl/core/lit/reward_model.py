@@ -1,0 +1,180 @@
+"""Bradley-Terry reward model as a LightningModule: a VLM backbone plus a scalar head.
+
+A response's score is the head applied to the backbone's last hidden state at the last non-pad token
+of [left-padded prompt | right-padded response + EOS], the same layout the policy is trained on, so a
+reward model and a policy read identical sequences. Loss: `bradley_terry_loss` on (chosen, rejected).
+Manual optimisation with micro-batches; rows are picked per step (`records_for_step`), so resume is exact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import lightning as L
+import torch
+from PIL import Image
+from visionrl.core.data.records import PairRecord
+from visionrl.core.hparams import RewardHeadConfig, RewardModelConfig
+from visionrl.core.lit.common import EvalFn, NumericsError, build_optimizer, evaluate_sharded, records_for_step
+from visionrl.core.losses import BTOut, bradley_terry_loss
+from visionrl.core.vlm.model import VLM, Prompt
+
+ACTIVATIONS: dict[str, type[torch.nn.Module]] = {
+    "relu": torch.nn.ReLU, "gelu": torch.nn.GELU, "silu": torch.nn.SiLU, "tanh": torch.nn.Tanh,
+}
+
+
+def linear_head(d_model: int, cfg: RewardHeadConfig) -> torch.nn.Module:
+    return torch.nn.Linear(d_model, 1)
+
+
+def mlp_head(d_model: int, cfg: RewardHeadConfig) -> torch.nn.Module:
+    """`cfg.layers` linear layers (the last one → 1) with `cfg.activation` between them."""
+    if cfg.activation not in ACTIVATIONS:
+        raise ValueError(f"unknown head activation {cfg.activation!r}; choose from {', '.join(sorted(ACTIVATIONS))}")
+    if cfg.layers < 1:
+        raise ValueError(f"an mlp head needs layers >= 1, got {cfg.layers}")
+    width = cfg.hidden or d_model
+    dims = [d_model] + [width] * (cfg.layers - 1) + [1]
+    mods: list[torch.nn.Module] = []
+    for i, (a, b) in enumerate(zip(dims, dims[1:])):
+        mods += [torch.nn.Linear(a, b)] + ([ACTIVATIONS[cfg.activation]()] if i < cfg.layers - 1 else [])
+    return torch.nn.Sequential(*mods)
+
+
+HEADS: dict[str, Callable[[int, RewardHeadConfig], torch.nn.Module]] = {"linear": linear_head, "mlp": mlp_head}
+
+
+def build_head(d_model: int, cfg: RewardHeadConfig) -> torch.nn.Module:
+    """The head `cfg.kind` names; ValueError lists the registered kinds."""
+    if cfg.kind not in HEADS:
+        raise ValueError(f"unknown reward head {cfg.kind!r}; choose from {', '.join(sorted(HEADS))}")
+    return HEADS[cfg.kind](d_model, cfg)
+
+
+def pair_prompt(record: PairRecord) -> Prompt:
+    """The pair's images then its prompt text (image paths are opened here)."""
+    images = [im if isinstance(im, Image.Image) else Image.open(im) for im in record.images]
+    return Prompt.simple(record.prompt, images)
+
+
+def _backbone(model: torch.nn.Module) -> torch.nn.Module:
+    """The decoder stack without the LM head (`*ForConditionalGeneration.model`); LoRA layers stay in place."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return base.model
+
+
+def last_token_index(mask_BC: torch.Tensor) -> torch.Tensor:
+    """Column of the last 1 in each row of a completion mask (B,); rows must have at least one."""
+    assert bool(mask_BC.any(1).all()), "every response needs at least one token"
+    cols_BC = torch.arange(mask_BC.shape[1], device=mask_BC.device).expand_as(mask_BC)
+    return torch.where(mask_BC.bool(), cols_BC, -1).amax(1)  # (B,)
+
+
+class RewardModelModule(L.LightningModule):
+    def __init__(self, vlm: VLM, cfg: RewardModelConfig, pairs: Sequence[PairRecord], *, max_steps: int,
+                 seed: int = 0, prompt_fn: Callable[[PairRecord], Prompt] = pair_prompt,
+                 eval_fn: EvalFn | None = None, eval_records: Sequence[PairRecord] = ()):
+        super().__init__()
+        self.automatic_optimization = False
+        self.vlm, self.policy, self.cfg = vlm, vlm.model, cfg
+        self.head = build_head(vlm.model.config.get_text_config().hidden_size, cfg.head).to(vlm.model.dtype)
+        self.pairs, self.prompt_fn, self.max_train_steps, self.seed = list(pairs), prompt_fn, max_steps, seed
+        # default evaluation: pair accuracy of this model's own scores on `eval_records`
+        self.eval_fn = eval_fn or (self.pair_metrics if eval_records else None)
+        self.eval_records = list(eval_records)
+        self.eval_results: dict[str, dict[str, float]] = {}
+        self.step_idx = 0
+
+    def configure_optimizers(self):
+        opt, sched = build_optimizer(list(self.parameters()), self.cfg.optim, self.max_train_steps)
+        return [opt], [{"scheduler": sched, "interval": "step"}]
+
+    def on_fit_start(self) -> None:
+        self.train()
+        if self.eval_fn and "before" not in self.eval_results:
+            self.eval_results["before"] = self.evaluate()
+
+    def on_train_end(self) -> None:
+        if self.eval_fn:
+            self.eval_results["after"] = self.evaluate()
+
+    def evaluate(self) -> dict[str, float]:
+        self.eval()
+        with torch.no_grad():
+            out = evaluate_sharded(self, self.eval_fn, self.eval_records)
+        self.train()
+        return out
+
+    # ---- scoring -----------------------------------------------------------------------------
+    def score_inputs(self, enc: dict[str, torch.Tensor], ids_BC: torch.Tensor, mask_BC: torch.Tensor) -> torch.Tensor:
+        """Scores (B,) of completions `ids_BC` after the encoded prompts `enc`."""
+        full = self.vlm.adapter.extend(enc, ids_BC, mask_BC)
+        full.update(self.vlm.adapter.positions(full))
+        self.vlm.adapter.reset_state(self.policy)
+        hidden_BTH = _backbone(self.policy)(**full, use_cache=False).last_hidden_state  # (B, P+C, H)
+        self.vlm.adapter.reset_state(self.policy)
+        last_B = enc["input_ids"].shape[1] + last_token_index(mask_BC)  # (B,)
+        h_BH = hidden_BTH[torch.arange(len(last_B), device=last_B.device), last_B]  # (B, H)
+        return self.head(h_BH).squeeze(-1).float()  # (B,)
+
+    def rewards(self, prompts: Sequence[Prompt], responses: Sequence[str]) -> torch.Tensor:
+        """Differentiable scores (B,) of `responses` to `prompts`, one forward."""
+        enc = self.vlm.encode(prompts, device=self.device)
+        ids_BC, mask_BC = self.vlm.encode_targets(responses, device=self.device)
+        return self.score_inputs(enc, ids_BC, mask_BC)
+
+    @torch.no_grad()
+    def score(self, prompts: Sequence[Prompt], responses: Sequence[str], *, batch_size: int | None = None) -> torch.Tensor:
+        """Inference scores (B,) in chunks of `batch_size` rows (default: the micro-batch size)."""
+        bs = batch_size or self.cfg.micro_batch_size
+        return torch.cat([self.rewards(prompts[i:i + bs], responses[i:i + bs]) for i in range(0, len(prompts), bs)])
+
+    def loss_on(self, batch: Sequence[PairRecord]) -> BTOut:
+        prompts = [self.prompt_fn(r) for r in batch]
+        r_2B = self.rewards(prompts + prompts, [r.chosen for r in batch] + [r.rejected for r in batch])  # (2B,)
+        margin_B = (torch.tensor([float(r.meta.get("margin", 0.0)) for r in batch], device=self.device)
+                    if self.cfg.margin else None)
+        return bradley_terry_loss(r_2B[:len(batch)], r_2B[len(batch):], margin_B=margin_B,
+                                  center_coef=self.cfg.center_coef)
+
+    def pair_metrics(self, vlm: VLM, records: Sequence[PairRecord]) -> dict[str, list[float]]:
+        """Per-pair accuracy (chosen scored strictly higher) and margin (chosen − rejected)."""
+        prompts = [self.prompt_fn(r) for r in records]
+        chosen_B = self.score(prompts, [r.chosen for r in records])
+        rejected_B = self.score(prompts, [r.rejected for r in records])
+        return {"accuracy": (chosen_B > rejected_B).float().tolist(), "margin": (chosen_B - rejected_B).tolist()}
+
+    # ---- the step ----------------------------------------------------------------------------
+    def training_step(self, batch: Any, batch_idx: int) -> None:
+        opt, sched = self.optimizers(), self.lr_schedulers()
+        idx = records_for_step(len(self.pairs), self.step_idx, self.cfg.batch_size, self.global_rank,
+                               self.trainer.world_size, self.seed)
+        rows = [self.pairs[i] for i in idx]
+        mb = self.cfg.micro_batch_size
+        stats = {"loss": 0.0, "accuracy": 0.0, "margin": 0.0}
+        for chunk in [rows[i:i + mb] for i in range(0, len(rows), mb)]:
+            out = self.loss_on(chunk)
+            if not torch.isfinite(out.loss):
+                raise NumericsError(f"reward-model loss is not finite at step {self.step_idx}")
+            share = len(chunk) / len(rows)  # accumulation equals one batch of all rows
+            self.manual_backward(out.loss * share)
+            for k in stats:
+                stats[k] += float(getattr(out, k)) * share
+        params = [p for p in self.parameters() if p.grad is not None]
+        gn = torch.nn.utils.clip_grad_norm_(params, self.cfg.optim.max_grad_norm or float("inf")) if params else 0.0
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        sched.step()
+        self.log_dict({**{f"train/{k}": v for k, v in stats.items()}, "train/grad_norm": float(gn),
+                       "train/lr": sched.get_last_lr()[0]},
+                      on_step=True, on_epoch=False, sync_dist=True, batch_size=len(rows))
+        self.step_idx += 1
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["visionrl"] = {"step": self.step_idx, "eval_results": self.eval_results}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        state = checkpoint.get("visionrl", {})
+        self.step_idx, self.eval_results = state.get("step", 0), state.get("eval_results", {})
