@@ -19,7 +19,13 @@ import lightning as L
 import torch
 from visionrl.core.data.records import PairRecord
 from visionrl.core.hparams import DPOConfig
-from visionrl.core.lit.common import EvalFn, NumericsError, build_optimizer, evaluate_sharded, records_for_step
+from visionrl.core.lit.common import (
+    EvalFn,
+    NumericsError,
+    build_optimizer,
+    evaluate_sharded,
+    records_for_step,
+)
 from visionrl.core.lit.reward_model import pair_prompt
 from visionrl.core.losses import DPOOut, dpo_loss, length_normalize
 from visionrl.core.vlm.model import VLM, Prompt
@@ -114,7 +120,7 @@ class DPOModule(L.LightningModule):
             share = len(chunk) / len(rows)  # accumulation equals one batch of all rows
             self.manual_backward(out.loss * share)
             for k in stats:
-                stats[k] += float(getattr(out, k)) * share
+                stats[k] += float(getattr(out, k).detach()) * share
         params = [p for p in self.policy.parameters() if p.grad is not None]
         gn = torch.nn.utils.clip_grad_norm_(params, self.cfg.optim.max_grad_norm or float("inf")) if params else 0.0
         opt.step()

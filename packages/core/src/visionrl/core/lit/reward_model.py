@@ -16,7 +16,13 @@ import torch
 from PIL import Image
 from visionrl.core.data.records import PairRecord
 from visionrl.core.hparams import RewardHeadConfig, RewardModelConfig
-from visionrl.core.lit.common import EvalFn, NumericsError, build_optimizer, evaluate_sharded, records_for_step
+from visionrl.core.lit.common import (
+    EvalFn,
+    NumericsError,
+    build_optimizer,
+    evaluate_sharded,
+    records_for_step,
+)
 from visionrl.core.losses import BTOut, bradley_terry_loss
 from visionrl.core.vlm.model import VLM, Prompt
 
@@ -161,7 +167,7 @@ class RewardModelModule(L.LightningModule):
             share = len(chunk) / len(rows)  # accumulation equals one batch of all rows
             self.manual_backward(out.loss * share)
             for k in stats:
-                stats[k] += float(getattr(out, k)) * share
+                stats[k] += float(getattr(out, k).detach()) * share
         params = [p for p in self.parameters() if p.grad is not None]
         gn = torch.nn.utils.clip_grad_norm_(params, self.cfg.optim.max_grad_norm or float("inf")) if params else 0.0
         opt.step()

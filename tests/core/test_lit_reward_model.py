@@ -1,0 +1,133 @@
+"""RewardModelModule (visionrl.core.lit.reward_model) on a tiny Qwen2.5-VL, CPU: the head registry, the score
+reads exactly the last non-pad token of [prompt | response], training on shapes pairs lowers the
+Bradley-Terry loss, and the step counter round-trips through a checkpoint."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import torch
+from visionrl.core.data.shapes import ShapesWorld
+from visionrl.core.hparams import OptimConfig, RewardHeadConfig, RewardModelConfig
+from visionrl.core.vlm import Prompt, load_vlm
+
+FAMILY = "qwen2_5_vl"
+PAIRS = ShapesWorld(seed=0).pairs(8)
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> Any:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def make_module(tiny_build: Callable[[str], Any], max_steps: int = 4, **overrides: Any) -> Any:
+    from visionrl.core.lit.reward_model import RewardModelModule
+
+    torch.manual_seed(0)  # the head's initialisation
+    base = dict(batch_size=8, micro_batch_size=4, optim=OptimConfig(lr=1e-2, schedule="constant"))
+    cfg = RewardModelConfig(**{**base, **overrides})
+    return RewardModelModule(load_vlm(tiny_build(FAMILY).path), cfg, PAIRS, max_steps=max_steps, seed=0,
+                             eval_records=PAIRS[:4])
+
+
+# ---- head registry ------------------------------------------------------------------------------
+def test_heads_build_with_the_right_shapes():
+    from visionrl.core.lit.reward_model import build_head
+
+    linear = build_head(32, RewardHeadConfig(kind="linear"))
+    assert isinstance(linear, torch.nn.Linear) and tuple(linear.weight.shape) == (1, 32)
+
+    mlp = build_head(32, RewardHeadConfig(kind="mlp", layers=3, hidden=16, activation="silu"))
+    shapes = [tuple(m.weight.shape) for m in mlp if isinstance(m, torch.nn.Linear)]
+    assert shapes == [(16, 32), (16, 16), (1, 16)]
+    assert sum(isinstance(m, torch.nn.SiLU) for m in mlp) == 2
+    assert mlp(torch.randn(5, 32)).shape == (5, 1)
+
+    default_width = build_head(32, RewardHeadConfig(kind="mlp"))  # layers=2, hidden=None -> d_model
+    assert [tuple(m.weight.shape) for m in default_width if isinstance(m, torch.nn.Linear)] == [(32, 32), (1, 32)]
+    assert isinstance(default_width[1], torch.nn.GELU)
+
+
+@pytest.mark.parametrize(("head", "message"), [
+    (RewardHeadConfig(kind="conv"), "unknown reward head 'conv'; choose from linear, mlp"),
+    (RewardHeadConfig(kind="mlp", activation="swish"), "choose from gelu, relu, silu, tanh"),
+    (RewardHeadConfig(kind="mlp", layers=0), "layers >= 1"),
+])
+def test_bad_head_config_raises_naming_the_choices(head, message):
+    from visionrl.core.lit.reward_model import build_head
+
+    with pytest.raises(ValueError, match=message):
+        build_head(32, head)
+
+
+# ---- the score reads the last non-pad token ---------------------------------------------------------
+def test_score_reads_the_last_non_pad_token(tiny_build):
+    module = make_module(tiny_build).eval()
+    vlm, pair = module.vlm, PAIRS[1]
+    short = Prompt.simple(pair.prompt, pair.images)
+    long = Prompt.simple(pair.prompt + " Think about every shape in the picture before you answer.", pair.images)
+    ids_BC, mask_BC = vlm.encode_targets([pair.chosen])
+    with torch.no_grad():
+        alone = module.score_inputs(vlm.encode([short]), ids_BC, mask_BC)
+
+        # right padding after the response (mask 0) is ignored
+        pad = torch.full((1, 3), vlm.pad_token_id)
+        padded = module.score_inputs(vlm.encode([short]), torch.cat([ids_BC, pad], 1),
+                                     torch.cat([mask_BC, torch.zeros_like(pad)], 1))
+        # left padding, from sharing a batch with a longer prompt, is ignored
+        enc = vlm.encode([short, long])
+        assert int(enc["attention_mask"][0].sum()) < enc["attention_mask"].shape[1], "no left padding to test"
+        batched = module.score_inputs(enc, ids_BC.repeat(2, 1), mask_BC.repeat(2, 1))[:1]
+        # but the last response token is what the head reads
+        changed = ids_BC.clone()
+        changed[0, int(mask_BC.sum()) - 1] = vlm.tokenizer.convert_tokens_to_ids("x")
+        other = module.score_inputs(vlm.encode([short]), changed, mask_BC)
+
+    torch.testing.assert_close(padded, alone, atol=1e-5, rtol=0)
+    torch.testing.assert_close(batched, alone, atol=1e-4, rtol=0)
+    assert (other - alone).abs().item() > 1e-3
+
+
+def test_score_is_batched_inference(tiny_build):
+    module = make_module(tiny_build).eval()
+    prompts = [Prompt.simple(p.prompt, p.images) for p in PAIRS[:3]]
+    responses = [p.chosen for p in PAIRS[:3]]
+    scores = module.score(prompts, responses, batch_size=2)
+    assert scores.shape == (3,) and not scores.requires_grad
+    one = torch.cat([module.score(prompts[i:i + 1], responses[i:i + 1]) for i in range(3)])
+    torch.testing.assert_close(scores, one, atol=1e-4, rtol=0)
+
+
+# ---- training --------------------------------------------------------------------------------------
+def test_steps_lower_the_loss_and_the_step_survives_a_checkpoint(tiny_build):
+    import lightning as L
+    from visionrl.core.lit.datamodules import StepDataModule
+
+    module = make_module(tiny_build, max_steps=4)
+    with torch.no_grad():
+        before = module.loss_on(PAIRS)
+    trainer = L.Trainer(max_steps=4, accelerator="cpu", logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(module, datamodule=StepDataModule(4))
+    with torch.no_grad():
+        after = module.loss_on(PAIRS)
+
+    assert module.step_idx == 4
+    assert float(after.loss) < 0.8 * float(before.loss) and float(after.accuracy) >= float(before.accuracy), (
+        f"loss {float(before.loss):.3f} -> {float(after.loss):.3f}, "
+        f"accuracy {float(before.accuracy):.2f} -> {float(after.accuracy):.2f}")
+    assert {"train/loss", "train/accuracy", "train/margin", "train/lr", "train/grad_norm"} <= set(trainer.callback_metrics)
+    assert set(module.eval_results) == {"before", "after"}
+    assert set(module.eval_results["after"]) == {"accuracy", "margin"}
+    assert any(k.startswith("head.") for k in module.state_dict())
+
+    ckpt: dict[str, Any] = {}
+    module.on_save_checkpoint(ckpt)
+    fresh = make_module(tiny_build)
+    fresh.on_load_checkpoint(ckpt)
+    assert fresh.step_idx == 4 and fresh.eval_results == module.eval_results
