@@ -81,3 +81,26 @@ def append_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
     with path.open("a", encoding="utf-8") as f:
         for row in rows:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+class HeldOutEval:
+    """Mixin for the LightningModules here: greedy held-out evaluation once before training (skipped when
+    a resumed checkpoint already holds it) and once after, stored in `eval_results` (which each module
+    saves with its checkpoint). Expects `eval_fn`, `eval_records` and `eval_results` attributes."""
+
+    def evaluate_before(self) -> None:
+        if self.eval_fn and "before" not in self.eval_results:
+            self.eval_results["before"] = self.evaluate()
+
+    def on_train_end(self) -> None:
+        if self.eval_fn:
+            self.eval_results["after"] = self.evaluate()
+
+    def evaluate(self) -> dict[str, float]:
+        self.eval()
+        with torch.no_grad():
+            out = evaluate_sharded(self, self.eval_fn, self.eval_records)
+        # Back to train mode unconditionally: Lightning keeps a module loaded in eval mode (as HF models
+        # load) in eval mode, so "restore what it was" would train in eval mode.
+        self.train()
+        return out

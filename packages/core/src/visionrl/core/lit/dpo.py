@@ -21,9 +21,9 @@ from visionrl.core.data.records import PairRecord
 from visionrl.core.hparams import DPOConfig
 from visionrl.core.lit.common import (
     EvalFn,
+    HeldOutEval,
     NumericsError,
     build_optimizer,
-    evaluate_sharded,
     records_for_step,
 )
 from visionrl.core.lit.reward_model import pair_prompt
@@ -35,7 +35,7 @@ METRICS = {"loss": "train/loss", "chosen_reward": "train/rewards/chosen", "rejec
            "reward_accuracy": "train/rewards/accuracies", "reward_margin": "train/rewards/margins"}
 
 
-class DPOModule(L.LightningModule):
+class DPOModule(HeldOutEval, L.LightningModule):
     def __init__(self, vlm: VLM, cfg: DPOConfig, pairs: Sequence[PairRecord], *, max_steps: int, seed: int = 0,
                  prompt_fn: Callable[[PairRecord], Prompt] = pair_prompt, eval_fn: EvalFn | None = None,
                  eval_records: Sequence[Any] = ()):
@@ -63,19 +63,7 @@ class DPOModule(L.LightningModule):
         self.policy.train()
         for ref in self._ref:
             ref.to(self.device)
-        if self.eval_fn and "before" not in self.eval_results:
-            self.eval_results["before"] = self.evaluate()
-
-    def on_train_end(self) -> None:
-        if self.eval_fn:
-            self.eval_results["after"] = self.evaluate()
-
-    def evaluate(self) -> dict[str, float]:
-        self.policy.eval()
-        with torch.no_grad():
-            out = evaluate_sharded(self, self.eval_fn, self.eval_records)
-        self.policy.train()
-        return out
+        self.evaluate_before()
 
     # ---- log-probs -----------------------------------------------------------------------------
     def sequence_logps(self, enc: dict[str, torch.Tensor], ids_BC: torch.Tensor, mask_BC: torch.Tensor,

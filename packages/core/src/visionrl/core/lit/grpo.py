@@ -26,10 +26,10 @@ import torch.distributed as dist
 from visionrl.core.hparams import GRPOConfig
 from visionrl.core.lit.common import (
     EvalFn,
+    HeldOutEval,
     NumericsError,
     append_jsonl,
     build_optimizer,
-    evaluate_sharded,
     records_for_step,
     step_seed,
 )
@@ -51,7 +51,7 @@ def weighted_sum_advantages(rollout: Rollout, rewards: dict[str, torch.Tensor], 
     return rollout, group_advantages(total_N, rollout.group_ids_N, cfg.adv_scale, cfg.adv_eps)
 
 
-class GRPOModule(L.LightningModule):
+class GRPOModule(HeldOutEval, L.LightningModule):
     """Composes a policy, rewards and prompts; holds no method-specific logic."""
 
     def __init__(self, vlm: VLM, cfg: GRPOConfig, rewards: Sequence[NamedReward], records: Sequence[Any],
@@ -85,20 +85,7 @@ class GRPOModule(L.LightningModule):
         self.policy.train()
         for ref in self._ref:
             ref.to(self.device)
-        if self.eval_fn and "before" not in self.eval_results:
-            self.eval_results["before"] = self.evaluate()
-
-    def on_train_end(self) -> None:
-        if self.eval_fn:
-            self.eval_results["after"] = self.evaluate()
-
-    def evaluate(self) -> dict[str, float]:
-        was = self.policy.training
-        self.policy.eval()
-        with torch.no_grad():
-            out = evaluate_sharded(self, self.eval_fn, self.eval_records)
-        self.policy.train(was)
-        return out
+        self.evaluate_before()
 
     # ---- the step ----------------------------------------------------------------------------
     def training_step(self, batch: Any, batch_idx: int) -> None:

@@ -18,9 +18,9 @@ from visionrl.core.data.records import PairRecord
 from visionrl.core.hparams import RewardHeadConfig, RewardModelConfig
 from visionrl.core.lit.common import (
     EvalFn,
+    HeldOutEval,
     NumericsError,
     build_optimizer,
-    evaluate_sharded,
     records_for_step,
 )
 from visionrl.core.losses import BTOut, bradley_terry_loss
@@ -78,7 +78,7 @@ def last_token_index(mask_BC: torch.Tensor) -> torch.Tensor:
     return torch.where(mask_BC.bool(), cols_BC, -1).amax(1)  # (B,)
 
 
-class RewardModelModule(L.LightningModule):
+class RewardModelModule(HeldOutEval, L.LightningModule):
     def __init__(self, vlm: VLM, cfg: RewardModelConfig, pairs: Sequence[PairRecord], *, max_steps: int,
                  seed: int = 0, prompt_fn: Callable[[PairRecord], Prompt] = pair_prompt,
                  eval_fn: EvalFn | None = None, eval_records: Sequence[PairRecord] = ()):
@@ -99,19 +99,7 @@ class RewardModelModule(L.LightningModule):
 
     def on_fit_start(self) -> None:
         self.train()
-        if self.eval_fn and "before" not in self.eval_results:
-            self.eval_results["before"] = self.evaluate()
-
-    def on_train_end(self) -> None:
-        if self.eval_fn:
-            self.eval_results["after"] = self.evaluate()
-
-    def evaluate(self) -> dict[str, float]:
-        self.eval()
-        with torch.no_grad():
-            out = evaluate_sharded(self, self.eval_fn, self.eval_records)
-        self.train()
-        return out
+        self.evaluate_before()
 
     # ---- scoring -----------------------------------------------------------------------------
     def score_inputs(self, enc: dict[str, torch.Tensor], ids_BC: torch.Tensor, mask_BC: torch.Tensor) -> torch.Tensor:

@@ -13,9 +13,9 @@ import torch
 from visionrl.core.hparams import SFTConfig
 from visionrl.core.lit.common import (
     EvalFn,
+    HeldOutEval,
     NumericsError,
     build_optimizer,
-    evaluate_sharded,
     records_for_step,
 )
 from visionrl.core.losses import masked_ce_loss
@@ -30,7 +30,7 @@ class SFTExample:
     target: str
 
 
-class SFTModule(L.LightningModule):
+class SFTModule(HeldOutEval, L.LightningModule):
     def __init__(self, vlm: VLM, cfg: SFTConfig, examples: Sequence[SFTExample], *, max_steps: int, seed: int = 0,
                  eval_fn: EvalFn | None = None, eval_records: Sequence[Any] = ()):
         super().__init__()
@@ -47,19 +47,7 @@ class SFTModule(L.LightningModule):
 
     def on_fit_start(self) -> None:
         self.policy.train()
-        if self.eval_fn and "before" not in self.eval_results:
-            self.eval_results["before"] = self.evaluate()
-
-    def on_train_end(self) -> None:
-        if self.eval_fn:
-            self.eval_results["after"] = self.evaluate()
-
-    def evaluate(self) -> dict[str, float]:
-        self.policy.eval()
-        with torch.no_grad():
-            out = evaluate_sharded(self, self.eval_fn, self.eval_records)
-        self.policy.train()
-        return out
+        self.evaluate_before()
 
     def loss_on(self, batch: Sequence[SFTExample]):
         enc = self.vlm.encode([e.prompt for e in batch], device=self.device)
