@@ -85,8 +85,16 @@ def append_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
 
 class HeldOutEval:
     """Mixin for the LightningModules here: greedy held-out evaluation once before training (skipped when
-    a resumed checkpoint already holds it) and once after, stored in `eval_results` (which each module
-    saves with its checkpoint). Expects `eval_fn`, `eval_records` and `eval_results` attributes."""
+    a resumed checkpoint already holds it) and once after, stored in `eval_results`; the step counter
+    `step_idx` and `eval_results` travel with the checkpoint. Expects `eval_fn`, `eval_records`,
+    `eval_results` and `step_idx` attributes."""
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["visionrl"] = {"step": self.step_idx, "eval_results": self.eval_results}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        state = checkpoint.get("visionrl", {})
+        self.step_idx, self.eval_results = state.get("step", 0), state.get("eval_results", {})
 
     def evaluate_before(self) -> None:
         if self.eval_fn and "before" not in self.eval_results:

@@ -79,10 +79,3 @@ class SFTModule(HeldOutEval, L.LightningModule):
                        "train/grad_norm": float(gn), "train/lr": sched.get_last_lr()[0]},
                       on_step=True, on_epoch=False, sync_dist=True, batch_size=len(rows))
         self.step_idx += 1
-
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["visionrl"] = {"step": self.step_idx, "eval_results": self.eval_results}
-
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        state = checkpoint.get("visionrl", {})
-        self.step_idx, self.eval_results = state.get("step", 0), state.get("eval_results", {})
