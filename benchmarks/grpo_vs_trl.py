@@ -162,7 +162,6 @@ def _set_threads(threads: int) -> None:
 def run_visionrl(model_dir: str, setting: str, steps: int, warmup: int, threads: int) -> dict[str, Any]:
     import lightning as L
     import torch
-
     from visionrl.core.chat import Prompt
     from visionrl.core.data.shapes import ShapesWorld
     from visionrl.core.hparams import GRPOConfig, LoadOptions, OptimConfig, SamplingParams
@@ -249,7 +248,6 @@ def run_trl(model_dir: str, setting: str, steps: int, warmup: int, threads: int,
     from datasets import Dataset
     from transformers import AutoModelForImageTextToText, AutoProcessor, TrainerCallback
     from trl import GRPOConfig, GRPOTrainer
-
     from visionrl.core.data.shapes import ShapesWorld
 
     _set_threads(threads)
@@ -508,7 +506,7 @@ def orchestrate(a: argparse.Namespace) -> None:
                         results[size][setting].setdefault(f"{side}_runs", []).append(r)
     # Per side: the repeat with the median steps/s (the only one when --repeats 1).
     for size in sizes:
-        for setting, sides in results[size].items():
+        for sides in results[size].values():
             for side in ("visionrl", "trl"):
                 runs = sorted(sides.get(f"{side}_runs", []), key=lambda r: r["steps_per_s"])
                 if runs:
@@ -520,8 +518,8 @@ def orchestrate(a: argparse.Namespace) -> None:
                 sides["ratio_completion_tokens_per_s"] = v["completion_tokens_per_s"] / t["completion_tokens_per_s"]
     table, phases = fmt_table(results), fmt_phases(results)
     meta = {
-        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "command": "uv run --with trl==1.16.0 python benchmarks/grpo_vs_trl.py",
+        "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "command": " ".join(["uv run --with trl==1.16.0 python benchmarks/grpo_vs_trl.py", *sys.argv[1:]]).strip(),
         "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "python": platform.python_version(),
                     "platform": platform.platform()},
         "threads": a.threads,
