@@ -128,13 +128,14 @@ def score_items(records: Sequence[Any], predictions: Sequence[str], *, judge: Ju
     return items
 
 
-def summarize(items: Sequence[ItemResult], benchmark: str) -> dict[str, float]:
-    from visionrl.core.rewards import see_think_format
+def summarize(items: Sequence[ItemResult], benchmark: str, prompt: str = "see_think") -> dict[str, float]:
+    from visionrl.core.rewards import cot_format, see_think_format
 
+    fmt = see_think_format if prompt == "see_think" else cot_format
     n = max(1, len(items))
     out = {f"eval/{benchmark}/accuracy": sum(it.correct for it in items) / n,
            f"eval/{benchmark}/rule_accuracy": sum(it.rule_correct for it in items) / n,
-           f"eval/{benchmark}/format": sum(see_think_format(it.prediction) for it in items) / n,
+           f"eval/{benchmark}/format": sum(fmt(it.prediction) for it in items) / n,
            f"eval/{benchmark}/n": float(len(items))}
     if items and items[0].self_contained is not None:
         out[f"eval/{benchmark}/lsr"] = language_shortcut_rate([it.correct for it in items],
@@ -189,7 +190,7 @@ def run_eval(cfg: EvalConfig, *, judge: Judge | None = None, lsr_judge: Judge | 
         lsr_judge = judge or text_judge(vlm, cfg.judge_max_new_tokens, cfg.eval.batch_size, paper_sampling=False)
     items = score_items(records, preds, judge=judge, lsr_judge=lsr_judge if cfg.lsr else None,
                         strict_description=cfg.strict_description)
-    metrics = summarize(items, name)
+    metrics = summarize(items, name, cfg.prompt)
     with (out / "predictions.jsonl").open("w", encoding="utf-8") as f:
         for it in items:
             f.write(json.dumps(it.__dict__, ensure_ascii=False) + "\n")

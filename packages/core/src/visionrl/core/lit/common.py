@@ -83,6 +83,31 @@ def append_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
+def accumulate_and_step(module: Any, rows: Sequence[Any], micro_batch_size: int, loss_on: Callable[[Sequence[Any]], Any],
+                        stat_names: Sequence[str], params: Sequence[torch.nn.Parameter], what: str) -> dict[str, float]:
+    """One optimiser step of a supervised-style module (SFT, DPO, reward model): micro-batches weighted by
+    their share of rows (accumulation equals one batch of all rows), a non-finite loss stops naming the
+    step, global-norm clipping, optimiser and schedule step. Returns row-weighted stats, grad norm and lr."""
+    opt, sched = module.optimizers(), module.lr_schedulers()
+    stats = dict.fromkeys(stat_names, 0.0)
+    for lo in range(0, len(rows), micro_batch_size):
+        chunk = rows[lo:lo + micro_batch_size]
+        out = loss_on(chunk)
+        if not torch.isfinite(out.loss):
+            raise NumericsError(f"{what} loss is not finite at step {module.step_idx}")
+        share = len(chunk) / len(rows)
+        module.manual_backward(out.loss * share)
+        for k in stats:
+            stats[k] += float(getattr(out, k).detach()) * share
+    grads = [p for p in params if p.grad is not None]
+    max_norm = module.cfg.optim.max_grad_norm or float("inf")
+    gn = float(torch.nn.utils.clip_grad_norm_(grads, max_norm)) if grads else 0.0
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+    sched.step()
+    return {**stats, "grad_norm": gn, "lr": sched.get_last_lr()[0]}
+
+
 class HeldOutEval:
     """Mixin for the LightningModules here: greedy held-out evaluation once before training (skipped when
     a resumed checkpoint already holds it) and once after, stored in `eval_results`; the step counter

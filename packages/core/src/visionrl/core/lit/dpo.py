@@ -22,7 +22,7 @@ from visionrl.core.hparams import DPOConfig
 from visionrl.core.lit.common import (
     EvalFn,
     HeldOutEval,
-    NumericsError,
+    accumulate_and_step,
     build_optimizer,
     records_for_step,
 )
@@ -95,26 +95,11 @@ class DPOModule(HeldOutEval, L.LightningModule):
 
     # ---- the step ------------------------------------------------------------------------------
     def training_step(self, batch: Any, batch_idx: int) -> None:
-        opt, sched = self.optimizers(), self.lr_schedulers()
         idx = records_for_step(len(self.pairs), self.step_idx, self.cfg.batch_size, self.global_rank,
                                self.trainer.world_size, self.seed)
         rows = [self.pairs[i] for i in idx]
-        mb = self.cfg.micro_batch_size
-        stats = dict.fromkeys(METRICS, 0.0)
-        for chunk in [rows[i:i + mb] for i in range(0, len(rows), mb)]:
-            out = self.loss_on(chunk)
-            if not torch.isfinite(out.loss):
-                raise NumericsError(f"DPO loss is not finite at step {self.step_idx}")
-            share = len(chunk) / len(rows)  # accumulation equals one batch of all rows
-            self.manual_backward(out.loss * share)
-            for k in stats:
-                stats[k] += float(getattr(out, k).detach()) * share
-        params = [p for p in self.policy.parameters() if p.grad is not None]
-        gn = torch.nn.utils.clip_grad_norm_(params, self.cfg.optim.max_grad_norm or float("inf")) if params else 0.0
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        sched.step()
-        self.log_dict({**{METRICS[k]: v for k, v in stats.items()}, "train/grad_norm": float(gn),
-                       "train/lr": sched.get_last_lr()[0]},
-                      on_step=True, on_epoch=False, sync_dist=True, batch_size=len(rows))
+        out = accumulate_and_step(self, rows, self.cfg.micro_batch_size, self.loss_on, tuple(METRICS),
+                                  list(self.policy.parameters()), "DPO")
+        self.log_dict({**{METRICS[k]: out[k] for k in METRICS}, "train/grad_norm": out["grad_norm"],
+                       "train/lr": out["lr"]}, on_step=True, on_epoch=False, sync_dist=True, batch_size=len(rows))
         self.step_idx += 1

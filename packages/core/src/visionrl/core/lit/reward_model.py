@@ -19,7 +19,7 @@ from visionrl.core.hparams import RewardHeadConfig, RewardModelConfig
 from visionrl.core.lit.common import (
     EvalFn,
     HeldOutEval,
-    NumericsError,
+    accumulate_and_step,
     build_optimizer,
     records_for_step,
 )
@@ -142,26 +142,11 @@ class RewardModelModule(HeldOutEval, L.LightningModule):
 
     # ---- the step ----------------------------------------------------------------------------
     def training_step(self, batch: Any, batch_idx: int) -> None:
-        opt, sched = self.optimizers(), self.lr_schedulers()
         idx = records_for_step(len(self.pairs), self.step_idx, self.cfg.batch_size, self.global_rank,
                                self.trainer.world_size, self.seed)
         rows = [self.pairs[i] for i in idx]
-        mb = self.cfg.micro_batch_size
-        stats = {"loss": 0.0, "accuracy": 0.0, "margin": 0.0}
-        for chunk in [rows[i:i + mb] for i in range(0, len(rows), mb)]:
-            out = self.loss_on(chunk)
-            if not torch.isfinite(out.loss):
-                raise NumericsError(f"reward-model loss is not finite at step {self.step_idx}")
-            share = len(chunk) / len(rows)  # accumulation equals one batch of all rows
-            self.manual_backward(out.loss * share)
-            for k in stats:
-                stats[k] += float(getattr(out, k).detach()) * share
-        params = [p for p in self.parameters() if p.grad is not None]
-        gn = torch.nn.utils.clip_grad_norm_(params, self.cfg.optim.max_grad_norm or float("inf")) if params else 0.0
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        sched.step()
-        self.log_dict({**{f"train/{k}": v for k, v in stats.items()}, "train/grad_norm": float(gn),
-                       "train/lr": sched.get_last_lr()[0]},
-                      on_step=True, on_epoch=False, sync_dist=True, batch_size=len(rows))
+        out = accumulate_and_step(self, rows, self.cfg.micro_batch_size, self.loss_on, ("loss", "accuracy", "margin"),
+                                  list(self.parameters()), "reward-model")
+        self.log_dict({f"train/{k}": v for k, v in out.items()}, on_step=True, on_epoch=False, sync_dist=True,
+                      batch_size=len(rows))
         self.step_idx += 1

@@ -9,12 +9,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import lightning as L
-import torch
 from visionrl.core.hparams import SFTConfig
 from visionrl.core.lit.common import (
     EvalFn,
     HeldOutEval,
-    NumericsError,
+    accumulate_and_step,
     build_optimizer,
     records_for_step,
 )
@@ -56,26 +55,12 @@ class SFTModule(HeldOutEval, L.LightningModule):
         return masked_ce_loss(logits_BCV, ids_BC, mask_BC)
 
     def training_step(self, batch: Any, batch_idx: int) -> None:
-        opt, sched = self.optimizers(), self.lr_schedulers()
         idx = records_for_step(len(self.examples), self.step_idx, self.cfg.batch_size, self.global_rank,
                                self.trainer.world_size, self.seed)
         rows = [self.examples[i] for i in idx]
-        chunks = [rows[i:i + self.cfg.micro_batch_size] for i in range(0, len(rows), self.cfg.micro_batch_size)]
-        losses, accs = [], []
-        for chunk in chunks:
-            out = self.loss_on(chunk)
-            if not torch.isfinite(out.loss):
-                raise NumericsError(f"SFT loss is not finite at step {self.step_idx}")
-            # weight by rows so accumulation equals one big batch of equal-length rows
-            self.manual_backward(out.loss * len(chunk) / len(rows))
-            losses.append(out.loss.item())
-            accs.append(float(out.accuracy))
-        params = [p for p in self.policy.parameters() if p.grad is not None]
-        gn = torch.nn.utils.clip_grad_norm_(params, self.cfg.optim.max_grad_norm or float("inf")) if params else 0.0
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        sched.step()
-        self.log_dict({"train/loss": sum(losses) / len(losses), "train/token_accuracy": sum(accs) / len(accs),
-                       "train/grad_norm": float(gn), "train/lr": sched.get_last_lr()[0]},
+        out = accumulate_and_step(self, rows, self.cfg.micro_batch_size, self.loss_on, ("loss", "accuracy"),
+                                  list(self.policy.parameters()), "SFT")
+        self.log_dict({"train/loss": out["loss"], "train/token_accuracy": out["accuracy"],
+                       "train/grad_norm": out["grad_norm"], "train/lr": out["lr"]},
                       on_step=True, on_epoch=False, sync_dist=True, batch_size=len(rows))
         self.step_idx += 1
