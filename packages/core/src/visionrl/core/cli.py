@@ -145,11 +145,9 @@ def run_cli(main: Callable[[], int | None]) -> None:
 
 def _user_error_types() -> tuple[type[Exception], ...]:
     # Imported only once an exception is in flight: the loaders pull in datasets/PIL, which `--help`
-    # must not pay for, and the module may not exist in a partial install.
-    try:
-        from visionrl.core.data.loaders import DataError
-    except ImportError:
-        return (UserError,)
+    # must not pay for.
+    from visionrl.core.data.loaders import DataError
+
     return (UserError, DataError)
 
 
