@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 import yaml
 from visionrl.core.checkpoints import resolve_resume
-from visionrl.core.cli import UserError, parse_config, prepare_output_dir, run_cli
+from visionrl.core.cli import parse_config, prepare_output_dir, run_cli
 from visionrl.core.config import FlatRunArgs, RunArgs, validate_run_args
+from visionrl.core.errors import UserError
 from visionrl.core.hparams import GRPOConfig, OptimConfig, SamplingParams, SFTConfig
 
 

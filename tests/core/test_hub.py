@@ -13,7 +13,7 @@ from huggingface_hub import ModelCard
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 from visionrl.core import hub
-from visionrl.core.cli import UserError
+from visionrl.core.errors import UserError
 
 TOKEN = "hf_SECRETTOKEN123"
 CARD = hub.ModelCardInfo(

@@ -119,7 +119,7 @@ def test_checkpoints_are_read_as_data_only(tmp_path: Path) -> None:
     """Even when Lightning asks for `weights_only=False`, a checkpoint carrying code is refused unrun; our own
     checkpoints load (they hold tensors and plain data only)."""
     from visionrl.core.checkpoints import AtomicCheckpointIO, check_checkpoint
-    from visionrl.core.cli import UserError
+    from visionrl.core.errors import UserError
 
     evil = tmp_path / "evil.ckpt"
     torch.save({"state_dict": {}, "payload": Opens(tmp_path / "pwned")}, evil)

@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from visionrl.core.cli import UserError
+from visionrl.core.errors import UserError
 from visionrl.robustness import evaluate, train
 
 

@@ -1,7 +1,8 @@
 """Every preset parses; the paper presets carry the reference settings (vision-sr1.md §1.5)."""
 
 import pytest
-from visionrl.core.cli import UserError, parse_config
+from visionrl.core.cli import parse_config
+from visionrl.core.errors import UserError
 from visionrl.selfreward.train import PRESETS, TrainConfig, _main, validate
 
 

@@ -29,7 +29,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from visionrl.core.cli import UserError
+from visionrl.core.errors import UserError
 
 if TYPE_CHECKING:
     from visionrl.core.config import RunArgs

@@ -31,6 +31,8 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from visionrl.core.errors import UserError
+
 if TYPE_CHECKING:
     import lightning
     from visionrl.core.config import EvalArgs, RunArgs
@@ -42,10 +44,6 @@ _RANK_VARS = ("RANK", "LOCAL_RANK", "NODE_RANK", "GROUP_RANK", "SLURM_PROCID", "
 # Config fields never written to config.yaml. A plain substring test for "token" would also drop
 # hyperparameters such as `max_new_tokens`, so match whole name segments at the end instead.
 _SECRET_FIELD = re.compile(r"(^|_)(token|secret|password|api_key)$", re.IGNORECASE)
-
-
-class UserError(Exception):
-    """A mistake the user can fix; the message is one sentence naming the flag, file or row."""
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -113,7 +111,7 @@ def run_cli(main: Callable[[], int | None]) -> None:
     """
     try:
         code = main()
-    except UserError as exc:
+    except UserError as exc:  # DataError (a bad dataset row) is one too
         _exit_user_error(exc)
     except KeyboardInterrupt:
         sys.exit(130)
@@ -127,19 +125,9 @@ def run_cli(main: Callable[[], int | None]) -> None:
             # Not the user's fault, not a bug in the code either: say which step, keep the log readable.
             _print_rank_zero(f"error: {exc}; checkpoints/last.ckpt holds the last good state")
             sys.exit(1)
-        if not isinstance(exc, _user_error_types()):
-            raise  # a bug: keep the traceback
-        _exit_user_error(exc)
+        raise  # a bug: keep the traceback
     if code:
         sys.exit(code)
-
-
-def _user_error_types() -> tuple[type[Exception], ...]:
-    # Imported only once an exception is in flight: the loaders pull in datasets/PIL, which `--help`
-    # must not pay for.
-    from visionrl.core.data.loaders import DataError
-
-    return (UserError, DataError)
 
 
 def _numerics_error_types() -> tuple[type[Exception], ...]:

@@ -21,7 +21,7 @@ from typing import Annotated, Literal
 
 import tyro
 from visionrl.core.checkpoints import check_checkpoint
-from visionrl.core.cli import UserError
+from visionrl.core.errors import UserError
 from visionrl.core.hparams import GRPOConfig, SFTConfig
 
 # The precisions Lightning accepts that make sense for these models; "16-mixed" needs a GPU.

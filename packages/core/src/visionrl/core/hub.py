@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import tyro
-from visionrl.core.cli import UserError, run_cli
+from visionrl.core.cli import run_cli
+from visionrl.core.errors import UserError
 
 if TYPE_CHECKING:
     from huggingface_hub import ModelCard

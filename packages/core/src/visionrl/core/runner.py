@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from visionrl.core.checkpoints import resolve_resume
-from visionrl.core.cli import UserError, build_trainer, prepare_output_dir
+from visionrl.core.cli import build_trainer, prepare_output_dir
 from visionrl.core.config import RunArgs, validate_run_args
+from visionrl.core.errors import UserError
 from visionrl.core.hub import ModelCardInfo
 
 

@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import tyro
-from visionrl.core.cli import UserError, parse_config, prepare_output_dir, run_cli
+from visionrl.core.cli import parse_config, prepare_output_dir, run_cli
 from visionrl.core.config import EvalArgs
+from visionrl.core.errors import UserError
 from visionrl.robustness.perturb import VARIANTS
 
 ALL_VARIANTS: tuple[str, ...] = tuple(VARIANTS)

@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import tyro
-from visionrl.core.cli import UserError, parse_config, prepare_output_dir, run_cli
+from visionrl.core.cli import parse_config, prepare_output_dir, run_cli
 from visionrl.core.config import EvalArgs
+from visionrl.core.errors import UserError
 
 Judge = Callable[[Sequence[str]], list[str]]
 """A text judge: prompts in, generated texts out (greedy or the paper's judge sampling)."""

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from visionrl.core.cli import UserError
 from visionrl.core.data.records import VQARecord
+from visionrl.core.errors import UserError
 from visionrl.core.hub import ModelCardInfo
 from visionrl.selfreward.train import TrainConfig
 

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import tyro
-from visionrl.core.cli import UserError, parse_config, run_cli
+from visionrl.core.cli import parse_config, run_cli
 from visionrl.core.config import RunArgs, validate_grpo, validate_sft
+from visionrl.core.errors import UserError
 from visionrl.core.hparams import GRPOConfig, LoadOptions, OptimConfig, SamplingParams, SFTConfig
 
 Mode = Literal["sum", "decoupled_code", "decoupled_paper", "vision-r1", "no-self-reward"]

@@ -18,6 +18,7 @@ from typing import IO, Any, Literal
 
 from PIL import Image, UnidentifiedImageError
 from visionrl.core.data.records import MCQRecord, PairRecord, Record, VQARecord
+from visionrl.core.errors import UserError
 
 Kind = Literal["vqa", "pair", "mcq"]
 DEFAULT_MAX_PIXELS = 4096 * 4096
@@ -33,7 +34,7 @@ _MISSING = object()
 DECODE_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError)
 
 
-class DataError(ValueError):
+class DataError(UserError):
     """A problem with user data, reported as one sentence naming the file and row."""
 
 
