@@ -359,3 +359,100 @@ def test_other_user_errors(tmp_path):
         load_records(empty, "vqa")
     assert issubclass(DataError, ValueError)
     assert isinstance(load_records(tmp_path, "vqa")[0], VQARecord)
+
+
+# ---------------------------------------------------------------- iter_rows: TSV and JSON files
+
+
+def _b64(data: bytes) -> str:
+    import base64
+
+    return base64.b64encode(data).decode()
+
+
+def test_iter_rows_reads_a_vlmevalkit_tsv(tmp_path):
+    """Header = row 1; empty cells are None; `image` holds base64, a list of it, or another row's index."""
+    from visionrl.core.data.loaders import iter_rows, source_root
+
+    red, blue = _b64(png_bytes()), _b64(png_bytes(color=(0, 0, 250)))
+    lines = [
+        "index\tquestion\tA\tB\tanswer\timage",
+        f"1\tWhat colour?\tred\tblue\tA\t{red}",
+        "",  # a blank line still counts as a row
+        "2\tSame image?\tyes\tno\t\t1",  # VLMEvalKit: the image of the row with index 1
+        f"3\tTwo images?\tyes\tno\tA\t{str([red, blue])}",
+        '4\t"Quoted\ttab"\tx\ty\tB\timages/a.png',  # short and not an index: left as text
+    ]
+    (tmp_path / "bench.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    rows = list(iter_rows(tmp_path))
+    assert [(w.file, w.row) for w, _ in rows] == [(str(tmp_path / "bench.tsv"), n) for n in (2, 4, 5, 6)]
+    first, same, two, quoted = (r for _, r in rows)
+    assert first["A"] == "red" and first["image"] == {"bytes": png_bytes(), "path": None}
+    assert same["answer"] is None and same["image"] == first["image"]
+    assert [im["bytes"] for im in two["image"]] == [png_bytes(), png_bytes(color=(0, 0, 250))]
+    assert quoted["question"] == "Quoted\ttab" and quoted["image"] == "images/a.png"
+    assert source_root(tmp_path / "bench.tsv") == tmp_path and source_root("owner/name") is None
+
+
+def test_load_records_from_a_tsv(tmp_path):
+    lines = ["id\tquestion\tanswer\timage", f"q1\tWhat colour?\tred\t{_b64(png_bytes())}", "q2\tAnd?\tblue\t"]
+    (tmp_path / "data.tsv").write_text("\n".join(lines) + "\n")
+    a, b = load_records(tmp_path, "vqa", columns={"images": "image"})
+    assert (a.id, a.answer, a.images[0].size) == ("q1", "red", (8, 8))
+    assert (b.id, b.images) == ("q2", [])
+
+
+@pytest.mark.parametrize(
+    ("lines", "fragment"),
+    [
+        (["id\tquestion\tid", "1\tq\t1"], "bench.tsv row 1: the header names a column twice"),
+        (["id\tquestion", "1\tq", "2\tq\textra"], "bench.tsv row 3: has 3 cells but the header names 2"),
+        (["id\timage", "1\t" + "!" * 80], "bench.tsv row 2: column 'image' is not valid base64"),
+        (["id\timage", "1\t[" + "'x'," * 30 + "]"], "bench.tsv row 2: column 'image' is not valid base64"),
+        (["id\timage", "1\t[" + "x" * 80 + "]"], "bench.tsv row 2: column 'image' looks like a list"),
+    ],
+)
+def test_bad_tsv_rows_name_file_and_row(tmp_path, lines, fragment):
+    from visionrl.core.data.loaders import iter_rows
+
+    (tmp_path / "bench.tsv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=fragment.replace("[", r"\[")):
+        list(iter_rows(tmp_path / "bench.tsv"))
+
+
+def test_bad_tsv_encoding_names_the_row(tmp_path):
+    from visionrl.core.data.loaders import iter_rows
+
+    (tmp_path / "bench.tsv").write_bytes(b"id\tq\n1\tok\n2\tcaf\xe9\n")
+    with pytest.raises(DataError, match=r"bench\.tsv row \d: file is not valid UTF-8"):
+        list(iter_rows(tmp_path / "bench.tsv"))
+
+
+def test_iter_rows_reads_a_json_array_file(tmp_path):
+    from visionrl.core.data.loaders import iter_rows
+
+    (tmp_path / "all_data.json").write_text(json.dumps([{"ID": "a"}, {"ID": "b"}]))
+    assert [(w.row, r["ID"]) for w, r in iter_rows(tmp_path / "all_data.json")] == [(1, "a"), (2, "b")]
+    (tmp_path / "bad.json").write_text(json.dumps([{"ID": "a"}, 3]))
+    with pytest.raises(DataError, match=r"bad\.json row 2: expected a JSON object"):
+        list(iter_rows(tmp_path / "bad.json"))
+    (tmp_path / "obj.json").write_text("{}")
+    with pytest.raises(DataError, match=r"obj\.json: expected a JSON array"):
+        next(iter_rows(tmp_path / "obj.json"))
+
+
+def test_iter_rows_resolves_the_source_eagerly(tmp_path, offline_datasets):
+    from visionrl.core.data.loaders import iter_rows
+
+    with pytest.raises(DataError, match="no such file or folder"):
+        iter_rows(tmp_path / "missing.tsv")  # raises before any row is read
+    with pytest.raises(DataError, match="nobody-here/none"):
+        iter_rows("nobody-here/none", split="test", config="en")
+
+
+def test_tsv_limit_stops_before_a_later_bad_row(tmp_path):
+    lines = ["id\tquestion\tanswer", "a\tq?\tx", "b\tq?\ty", "c\tq?\tz\textra"]
+    (tmp_path / "data.tsv").write_text("\n".join(lines) + "\n")
+    assert [r.id for r in load_records(tmp_path, "vqa", limit=2)] == ["a", "b"]
+    with pytest.raises(DataError, match=r"data\.tsv row 4: has 4 cells"):
+        load_records(tmp_path, "vqa")

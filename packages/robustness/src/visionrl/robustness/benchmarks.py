@@ -20,16 +20,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import csv
-import json
 import random
 import re
-import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from visionrl.core.data.loaders import iter_rows, load_records, source_root
 from visionrl.core.data.records import MCQRecord
 from visionrl.core.data.validate import DataError, ImagePolicy, Where, build_record
 
@@ -219,75 +216,16 @@ def adapt_row(row: dict[str, Any], spec: BenchmarkSpec, where: Where) -> dict[st
     return out | ({"id": rid} if rid is not None else {})
 
 
-# ---- reading rows ---------------------------------------------------------------------------------------
-Rows = Iterator[tuple[Where, dict[str, Any]]]
-
-
-def _file_rows(path: Path) -> Rows:
-    label = str(path)
-    if path.suffix == ".parquet":
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        try:
-            table = pq.read_table(path)
-        except (pa.ArrowException, OSError) as e:
-            raise DataError(f"{label}: cannot read Parquet ({e})") from None
-        for n, row in enumerate(table.to_pylist(), start=1):
-            yield Where(label, n), row
-        return
-    with path.open(encoding="utf-8-sig", newline="") as f:
-        if path.suffix == ".tsv":
-            csv.field_size_limit(sys.maxsize)  # base64 images are long fields
-            for n, row in enumerate(csv.DictReader(f, delimiter="\t"), start=2):  # row 1 is the header
-                yield Where(label, n), dict(row)
-            return
-        for n, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise Where(label, n).error(f"malformed JSON ({e.msg} at column {e.colno})") from None
-            if not isinstance(row, dict):
-                raise Where(label, n).error(f"expected a JSON object, got {type(row).__name__}")
-            yield Where(label, n), row
-
-
-def _hub_rows(source: str, config: str | None, split: str) -> Rows:
-    import datasets
-
-    try:
-        ds = datasets.load_dataset(source, config, split=split)
-    except (OSError, ValueError, datasets.exceptions.DatasetsError) as e:
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise DataError(f"{source}: could not be loaded as dataset split {split!r} ({msg})") from None
-    for i in range(len(ds)):
-        yield Where(f"{source} [{split}]", i + 1), ds[i]
-
-
-def _rows(source: str, spec: BenchmarkSpec) -> tuple[Rows, Path | None]:
-    path = Path(source).expanduser()
-    if path.is_dir():
-        files = sorted(p for s in (".jsonl", ".parquet", ".tsv") for p in path.glob(f"*{s}") if p.is_file())
-        if not files:
-            return _hub_rows(str(path), spec.config, spec.split), path
-        return (r for f in files for r in _file_rows(f)), path
-    if path.is_file():
-        return _file_rows(path), path.parent
-    if source.startswith(("/", ".", "~")) or "/" not in source:
-        raise DataError(f"{source}: no such file or folder")
-    return _hub_rows(source, spec.config, spec.split), None
-
-
 def load_spec(source: str, spec: BenchmarkSpec, limit: int | None = None) -> list[MCQRecord]:
     """Records of `spec` read from `source` (a folder, a file or a hub id), validated row by row."""
-    rows, root = _rows(source, spec)
-    policy = ImagePolicy(root)
+    rows = iter_rows(source, split=spec.split, config=spec.config)
+    policy = ImagePolicy(source_root(source))
     records: list[MCQRecord] = []
     seen: set[str] = set()
-    for where, row in rows:
-        if limit is not None and len(records) >= limit:
+    while limit is None or len(records) < limit:
+        try:
+            where, row = next(rows)
+        except StopIteration:
             break
         record = build_record(
             adapt_row(row, spec, where), "mcq", {}, where, f"{spec.name}-{where.row}", policy
@@ -317,8 +255,6 @@ def load_benchmarks(
     shapes_size: int = 200,
 ) -> dict[str, list[MCQRecord]]:
     """Benchmark name → records for every comma-separated `--data` entry (see the module docstring)."""
-    from visionrl.core.data.loaders import load_records
-
     by_hub = {s.hub_id: s for s in BENCHMARKS.values() if s.hub_id}
     out: dict[str, list[MCQRecord]] = {}
     for entry in (e.strip() for e in data.split(",")):

@@ -1,10 +1,15 @@
-"""Load records from a local folder, a single `.jsonl`/`.parquet` file or a `datasets` id; write folders.
+"""Read rows from a local folder, a single data file or a `datasets` id; build records; write folders.
 
-A dataset folder is `data.jsonl` (or `data.parquet`, or any `*.jsonl`/`*.parquet`) plus image files
-referenced by paths relative to the folder. A folder without such files (e.g. a clone of a Hub
-dataset repo with `data/train-*.parquet`) and any non-path `source` go through
-`datasets.load_dataset(source, split=split)`. Every row is validated on load (see `validate.py`);
-problems raise `DataError` naming the file and the 1-based row.
+A dataset folder is `data.jsonl` (or `data.parquet`, `data.tsv`, or any `*.jsonl`/`*.parquet`/`*.tsv`)
+plus image files referenced by paths relative to the folder. A single `.json` file holding one array
+of objects (Multimodal RewardBench's `all_data.json`) is read too. A folder without such files (e.g. a
+clone of a Hub dataset repo with `data/train-*.parquet`) and any non-path `source` go through
+`datasets.load_dataset(source, config, split=split)`.
+
+`iter_rows` yields the raw rows with their `Where` (file and 1-based row); `load_records` validates
+every row into a record (see `validate.py`). Problems raise `DataError` naming the file and the row.
+
+File formats (TSV as VLMEvalKit writes it, with base64 images) are read by `readers.py`.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from PIL import Image
+from visionrl.core.data.readers import READERS, Rows
 from visionrl.core.data.records import MCQRecord, Record
 from visionrl.core.data.validate import (
     DECODE_ERRORS,
@@ -31,67 +37,27 @@ from visionrl.core.data.validate import (
     build_record,
 )
 
-__all__ = ["DataError", "load_records", "write_folder"]
+__all__ = ["DataError", "iter_rows", "load_records", "source_root", "write_folder"]
 
-_SUFFIXES = (".jsonl", ".parquet")
-Rows = Iterator[tuple[int, dict[str, Any]]]
+_SUFFIXES = (".jsonl", ".parquet", ".tsv")  # data files found inside a folder
+_FILE_SUFFIXES = (*_SUFFIXES, ".json")  # also accepted as a single file
 
 
 @dataclass
 class _Table:
-    """One stream of raw rows: where they come from, how ids default, where images resolve."""
+    """One stream of raw rows: where they come from and how their record ids default."""
 
     label: str
     stem: str
     rows: Rows
-    root: Path | None
 
 
-def _jsonl_rows(path: Path, label: str) -> Rows:
-    try:
-        f = path.open("rb")
-    except OSError as e:
-        raise DataError(f"{label}: cannot open ({e.strerror})") from None
-    with f:
-        for n, raw in enumerate(f, start=1):
-            where = Where(label, n)
-            try:
-                # utf-8-sig tolerates the byte-order mark some editors put at the start of a file.
-                line = raw.decode("utf-8-sig" if n == 1 else "utf-8")
-            except UnicodeDecodeError as e:
-                raise where.error(f"file is not valid UTF-8 text ({e.reason} at byte {e.start})") from None
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise where.error(f"malformed JSON ({e.msg} at column {e.colno})") from None
-            if not isinstance(row, dict):
-                raise where.error(f"expected a JSON object, got {type(row).__name__}")
-            yield n, row
-
-
-def _parquet_rows(path: Path, label: str) -> Rows:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    try:
-        batches = pq.ParquetFile(path).iter_batches(batch_size=256)
-        n = 0
-        for batch in batches:
-            for row in batch.to_pylist():
-                n += 1
-                yield n, row
-    except (pa.ArrowException, OSError) as e:
-        raise DataError(f"{label}: cannot read Parquet ({e})") from None
-
-
-def _datasets_table(source: str, split: str, root: Path | None, local: bool = False) -> _Table:
-    """Rows of `datasets.load_dataset(source, split=split)`, for Hub ids and Hub-style folders."""
+def _datasets_table(source: str, split: str, config: str | None, local: bool = False) -> _Table:
+    """Rows of `datasets.load_dataset(source, config, split=split)`, for Hub ids and Hub-style folders."""
     import datasets
 
     try:
-        ds = datasets.load_dataset(source, split=split)
+        ds = datasets.load_dataset(source, config, split=split)
     except (OSError, ValueError, datasets.exceptions.DatasetsError) as e:  # ConnectionError is an OSError
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         what = "a folder without .jsonl/.parquet files that" if local else "not a local file or folder and"
@@ -106,7 +72,7 @@ def _datasets_table(source: str, split: str, root: Path | None, local: bool = Fa
                 raise Where(label, i + 1).error(f"cannot decode row ({type(e).__name__}: {e})") from None
             yield i + 1, row
 
-    return _Table(label, source.rstrip("/").rsplit("/", 1)[-1], rows(), root)
+    return _Table(label, source.rstrip("/").rsplit("/", 1)[-1], rows())
 
 
 def _data_files(folder: Path, split: str) -> list[Path]:
@@ -118,28 +84,61 @@ def _data_files(folder: Path, split: str) -> list[Path]:
     return sorted(p for s in _SUFFIXES for p in folder.glob("*" + s) if p.is_file())
 
 
-def _file_table(path: Path, root: Path) -> _Table:
+def _file_table(path: Path) -> _Table:
     label = str(path)
-    reader = _jsonl_rows if path.suffix == ".jsonl" else _parquet_rows
-    return _Table(label, path.stem, reader(path, label), root)
+    return _Table(label, path.stem, READERS[path.suffix](path, label))
 
 
-def _tables(source: str | Path, split: str, image_root: str | Path | None) -> list[_Table]:
+def _tables(source: str | Path, split: str, config: str | None = None) -> list[_Table]:
     path = Path(source).expanduser()
-    root = Path(image_root) if image_root is not None else None
     if path.is_dir():
         files = _data_files(path, split)
         if files:
-            return [_file_table(f, root or path) for f in files]
-        return [_datasets_table(str(path), split, root or path, local=True)]
+            return [_file_table(f) for f in files]
+        return [_datasets_table(str(path), split, config, local=True)]
     if path.is_file():
-        if path.suffix not in _SUFFIXES:
-            raise DataError(f"{path}: unsupported file type {path.suffix!r}; use .jsonl or .parquet")
-        return [_file_table(path, root or path.parent)]
+        if path.suffix not in _FILE_SUFFIXES:
+            raise DataError(
+                f"{path}: unsupported file type {path.suffix!r}; use .jsonl, .parquet, .tsv or .json"
+            )
+        return [_file_table(path)]
     text = str(source)
-    if isinstance(source, Path) or text.startswith(("/", ".", "~")) or text.endswith(_SUFFIXES):
+    if isinstance(source, Path) or text.startswith(("/", ".", "~")) or text.endswith(_FILE_SUFFIXES):
         raise DataError(f"{source}: no such file or folder")
-    return [_datasets_table(text, split, root)]
+    return [_datasets_table(text, split, config)]
+
+
+def _chain(tables: list[_Table]) -> Iterator[tuple[Where, dict[str, Any]]]:
+    for table in tables:
+        for n, row in table.rows:
+            yield Where(table.label, n), row
+
+
+def iter_rows(
+    source: str | Path, *, split: str = "train", config: str | None = None
+) -> Iterator[tuple[Where, dict[str, Any]]]:
+    """The raw rows of a folder, a single data file or a `datasets` id, each with its `Where`.
+
+    The source is resolved at once (a missing path or an unloadable dataset id raises here); rows
+    are read lazily. Relative image paths in the rows resolve against `source_root(source)`.
+
+    Args:
+        source: local folder, local file (.jsonl/.parquet/.tsv/.json), or a `datasets` id.
+        split: split passed to `load_dataset` (and preferred file name inside a folder).
+        config: dataset configuration passed to `load_dataset` (e.g. "en" for MMBench).
+
+    Raises:
+        DataError: naming the file (and 1-based row) of the first unreadable row.
+    """
+    return _chain(_tables(source, split, config))
+
+
+def source_root(source: str | Path) -> Path | None:
+    """Where a source's relative image paths resolve: the folder itself, a file's folder, or None."""
+    path = Path(source).expanduser()
+    if path.is_dir():
+        return path
+    return path.parent if path.is_file() else None
 
 
 def load_records(
@@ -152,7 +151,7 @@ def load_records(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     resize_large: bool = False,
 ) -> list[Record]:
-    """Load and validate records of `kind` from a folder, a .jsonl/.parquet file or a dataset id.
+    """Load and validate records of `kind` from a folder, a data file or a dataset id (see `iter_rows`).
 
     Args:
         source: local folder, local file, or a `datasets` id (Hub or anything `load_dataset` takes).
@@ -172,22 +171,25 @@ def load_records(
     unknown = sorted(set(columns) - set(FIELDS[kind]))
     if unknown:
         raise DataError(f"columns: {unknown} are not fields of a {kind} record ({', '.join(FIELDS[kind])})")
+    tables = _tables(source, split)
+    stems = {t.label: t.stem for t in tables}
+    rows = _chain(tables)  # the rows `iter_rows` yields
+    root = Path(image_root) if image_root is not None else source_root(source)
+    policy = ImagePolicy(root, max_pixels, resize_large)
     records: list[Record] = []
     first_seen: dict[str, Where] = {}
-    for table in _tables(source, split, image_root):
-        policy = ImagePolicy(table.root, max_pixels, resize_large)
-        # Stop before reading a row past `limit`: rows the caller did not ask for are not validated.
-        while limit is None or len(records) < limit:
-            try:
-                n, row = next(table.rows)
-            except StopIteration:
-                break
-            where = Where(table.label, n)
-            record = build_record(row, kind, columns, where, f"{table.stem}-{n}", policy)
-            if record.id in first_seen:
-                raise where.error(f"duplicate id {record.id!r} (first used at {first_seen[record.id]})")
-            first_seen[record.id] = where
-            records.append(record)
+    # Stop before reading a row past `limit`: rows the caller did not ask for are not validated.
+    while limit is None or len(records) < limit:
+        try:
+            where, row = next(rows)
+        except StopIteration:
+            break
+        default_id = f"{stems[where.file]}-{where.row}"
+        record = build_record(row, kind, columns, where, default_id, policy)
+        if record.id in first_seen:
+            raise where.error(f"duplicate id {record.id!r} (first used at {first_seen[record.id]})")
+        first_seen[record.id] = where
+        records.append(record)
     if not records and limit != 0:
         raise DataError(f"{source}: no records found")
     return records
