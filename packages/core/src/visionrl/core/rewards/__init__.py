@@ -13,7 +13,13 @@ from visionrl.core.rewards.extract import (
     extract_yes_no,
     normalize_tag_spaces,
 )
-from visionrl.core.rewards.format import cot_format, pass2_format, see_think_format, think_answer_format
+from visionrl.core.rewards.format import (
+    cot_format,
+    math_format,
+    pass2_format,
+    see_think_format,
+    think_answer_format,
+)
 from visionrl.core.rewards.grade import grade_answer, grade_mcq
 
 __all__ = [
@@ -32,6 +38,7 @@ __all__ = [
     "extract_yes_no",
     "grade_answer",
     "grade_mcq",
+    "math_format",
     "normalize_tag_spaces",
     "pass2_format",
     "see_think_format",

@@ -123,3 +123,28 @@ def think_answer_format(text: str) -> float:
     """
     ok = _layout_matches(text, _THINK_ANSWER) and THINK_ANSWER_PATTERN.fullmatch(text) is not None
     return 1.0 if ok else 0.0
+
+
+# EasyR1 `examples/reward_function/math.py` (the LLaVA-Critic-R1 format reward), applied after its
+# `re.sub(r"\s*(<|>|/)\s*", r"\1", response)`. Greedy `.*` and trailing text allowed.
+MATH_FORMAT_PATTERN = re.compile(r"<think>.*</think>.*\\boxed\{.*\}.*", re.DOTALL)
+
+
+def math_format(text: str) -> float:
+    r"""EasyR1 math format: starts with `<think>`, then `</think>`, then `\boxed{`, then a `}`; anything after.
+
+    Equal to `MATH_FORMAT_PATTERN.fullmatch(normalize_tag_spaces(text))` (a property test checks it) but
+    linear: each literal's leftmost occurrence after the previous one leaves the most room for the rest,
+    where the greedy regex backtracks over every `</think>` (quadratic on adversarial text).
+
+    >>> math_format("<think> 2 is wrong </think> so \\boxed{1} done")
+    1.0
+    >>> math_format("answer: <think>x</think>\\boxed{1}")  # text before <think>
+    0.0
+    """
+    text = normalize_tag_spaces(text)
+    if not text.startswith("<think>"):
+        return 0.0
+    i = text.find("</think>", len("<think>"))
+    j = -1 if i < 0 else text.find("\\boxed{", i + len("</think>"))
+    return 1.0 if j >= 0 and text.find("}", j + len("\\boxed{")) >= 0 else 0.0
