@@ -263,8 +263,14 @@ def fixed_rollout(tiny_build):
 
 
 def update_grads(vlm: Any, rollout: Any, adv: torch.Tensor, monkeypatch, **cfg: Any) -> dict[str, torch.Tensor]:
-    """The gradient one `GRPOModule.update` call hands to the optimizer (clipping off)."""
+    """The gradient one `GRPOModule.update` call hands to the optimizer (clipping off). With β > 0 the
+    reference copy is moved off the policy by a fixed perturbation, so the KL term has a gradient."""
     module = make_module(vlm, config(optim=OptimConfig(max_grad_norm=0.0), **cfg), max_steps=1)
+    if module._ref:
+        g = torch.Generator().manual_seed(0)
+        with torch.no_grad():
+            for p in module._ref[0].parameters():
+                p.add_(0.05 * torch.randn(p.shape, generator=g, dtype=p.dtype))
     recorder = GradRecorder(vlm.model)
     # No Trainer: the optimizer and scheduler are stubs, and backward is plain autograd.
     monkeypatch.setattr(module, "optimizers", lambda: recorder)
@@ -280,14 +286,23 @@ def max_diff(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
     return max(float((a[k] - b[k]).abs().max()) for k in a)
 
 
+@pytest.mark.parametrize("beta", [0.0, 0.1])
+@pytest.mark.parametrize("micro_batch_size", [2, 3])
 @pytest.mark.parametrize("loss_agg", ["grpo", "dr_grpo", "dapo"])
-def test_micro_batches_accumulate_to_the_full_batch_gradient(fixed_rollout, monkeypatch, loss_agg):
+def test_micro_batches_accumulate_to_the_full_batch_gradient(fixed_rollout, monkeypatch, loss_agg,
+                                                            micro_batch_size, beta):
+    """4 rows in one micro-batch == 2 + 2, and == the uneven 3 + 1 (the lone row weighs 1/4, not 1/2),
+    with and without the KL term."""
     vlm, rollout, adv = fixed_rollout
-    whole = update_grads(vlm, rollout, adv, monkeypatch, loss_agg=loss_agg, micro_batch_size=4)
-    split = update_grads(vlm, rollout, adv, monkeypatch, loss_agg=loss_agg, micro_batch_size=2)
+    whole = update_grads(vlm, rollout, adv, monkeypatch, loss_agg=loss_agg, micro_batch_size=4, beta=beta)
+    split = update_grads(vlm, rollout, adv, monkeypatch, loss_agg=loss_agg, micro_batch_size=micro_batch_size,
+                         beta=beta)
     scale = max(float(g.abs().max()) for g in whole.values())
     assert scale > 1e-3, "the gradient is too small for the comparison to mean anything"
     assert max_diff(whole, split) < 1e-5
+    if beta > 0:  # the KL term is really in the gradient
+        assert max_diff(whole, update_grads(vlm, rollout, adv, monkeypatch, loss_agg=loss_agg,
+                                            micro_batch_size=4)) > 1e-4
 
 
 def test_bnpo_is_not_accumulation_invariant(fixed_rollout, monkeypatch):

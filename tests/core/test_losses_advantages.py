@@ -56,13 +56,49 @@ def test_none_scale_is_centering_only():
     assert torch.equal(adv, SIGNS * 0.5)
 
 
+# Equal rewards whose float group mean is not the reward itself, in float32 and in float64 (3 × 0.1
+# happens to average back to exactly 0.1 in float32, so it cannot show the special case is needed).
+UNEVEN_MEANS = {torch.float32: (0.9, 0.3), torch.float64: (0.1, 0.7)}
+
+
+@pytest.mark.parametrize("dtype", list(UNEVEN_MEANS), ids=str)
 @pytest.mark.parametrize("scale", sorted(ADV_SCALES))
-def test_zero_variance_groups_are_exactly_zero(scale):
-    """Rewards 0.1 ×3: the float mean (0.1+0.1+0.1)/3 need not equal 0.1, but A must be exactly 0."""
-    rewards = torch.tensor([0.1, 0.1, 0.1, 0.7, 0.7, 0.7, 0.3])
-    ids = torch.tensor([4, 4, 4, 1, 1, 1, 2])
+def test_zero_variance_groups_are_exactly_zero(scale, dtype):
+    """Groups {a ×3}, {b ×6} and {0.25}. In float, mean(a ×3) = a + δ with |δ| ≈ 6e-8 (float32) or
+    1e-17 (float64), so the plain formula gives −δ/(std + eps) ≠ 0 (|A| ≈ 0.06 for "group" in float32,
+    −δ alone for "none"); A must still be exactly 0 in every group."""
+    a, b = UNEVEN_MEANS[dtype]
+    rewards = torch.tensor([a, a, a, b, b, b, b, b, b, 0.25], dtype=dtype)
+    ids = torch.tensor([4, 4, 4, 1, 1, 1, 1, 1, 1, 2])
+    for value, n in ((a, 3), (b, 6)):  # the premise: the group mean is inexact
+        assert torch.zeros(1, dtype=dtype).index_add_(0, torch.zeros(n, dtype=torch.long),
+                                                      torch.full((n,), value, dtype=dtype)) / n != value
     adv = group_advantages(rewards, ids, scale=scale)
-    assert torch.equal(adv, torch.zeros(7))
+    assert torch.equal(adv, torch.zeros(10, dtype=dtype))
+
+
+# One group [0, 0.002] (mean 0.001, unbiased std √2·1e-3) and one constant group [0.001, 0.001]. The std
+# is as small as a few eps, so where eps sits shows at 1e-12 in float64 (atol 1e-6 hid it at std ≈ 0.6).
+SMALL = torch.tensor([0.0, 0.002, 0.001, 0.001], dtype=torch.float64)
+SMALL_IDS = torch.tensor([0, 0, 1, 1])
+
+
+@pytest.mark.parametrize(("scale", "std"), [
+    ("group", math.sqrt(2) * 1e-3),  # √((1e-6 + 1e-6)/1)
+    ("batch", math.sqrt(2 / 3) * 1e-3),  # batch mean 0.001, √((1e-6 + 1e-6 + 0 + 0)/3)
+], ids=["group", "batch"])
+def test_eps_is_added_to_the_std_outside_the_square_root(scale, std):
+    """A = ±1e-3 / (std + 1e-6) in group 0, 0 in group 1: ±0.706607 ("group"), ±1.223246 ("batch").
+
+    The alternatives all miss by more than 1e-4: eps inside the root, ±1e-3/√(std² + 1e-6), gives
+    ±0.57735 / ±0.774597; no eps gives ±0.707107 / ±1.224745; the biased std (÷n) ±0.999001 ("group").
+    """
+    adv = group_advantages(SMALL, SMALL_IDS, scale=scale)
+    a = 1e-3 / (std + EPS)
+    expected = torch.tensor([-a, a, 0.0, 0.0], dtype=torch.float64)
+    assert_close(adv, expected, rtol=1e-12, atol=0)
+    for wrong in (1e-3 / math.sqrt(std**2 + EPS), 1e-3 / std):
+        assert abs(wrong - a) > 1e-4
 
 
 def test_group_order_does_not_matter():

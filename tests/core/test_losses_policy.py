@@ -69,15 +69,19 @@ def test_running_example_each_aggregation(agg):
 @pytest.mark.parametrize(
     ("agg", "expected"),
     [
-        ("grpo", (-2.8 / 3 + 2.3 / 2) / 2 / 2),  # divided by num_micro_batches = 2
-        ("bnpo", -0.5 / 5 / 2),  # divided by num_micro_batches = 2
+        ("grpo", (-2.8 / 3 + 2.3 / 2) / 4),  # Σ per-sequence means / global_sequences = 4
+        ("bnpo", -0.5 / 5 / 3),  # micro-batch token mean / num_micro_batches = 3
         ("dr_grpo", -0.5 / (4 * 5)),  # global_sequences = 4, max_completion_len = 5
         ("dapo", -0.5 / 10),  # global_tokens = 10
     ],
 )
 def test_aggregation_normalisers(agg, expected):
-    """Each normaliser reads its own fields of AggNorm(num_micro=2, seqs=4, tokens=10, max_len=5)."""
-    norm = AggNorm(num_micro_batches=2, global_sequences=4, global_tokens=10.0, max_completion_len=5)
+    """Each normaliser reads its own fields of AggNorm(num_micro=3, seqs=4, tokens=10, max_len=5).
+
+    num_micro_batches = 3 is not seqs / 2, so a grpo that divides the micro-batch mean by the number of
+    micro-batches ((…)/2/3) is told apart from one that divides the sum by the sequences ((…)/4).
+    """
+    norm = AggNorm(num_micro_batches=3, global_sequences=4, global_tokens=10.0, max_completion_len=5)
     out = policy_loss(_lp(), OLD, ADV, MASK, clip_low=0.2, clip_high=0.3, agg=agg, norm=norm)
     assert out.loss.item() == pytest.approx(expected, abs=1e-9)
 
@@ -219,28 +223,32 @@ def test_zero_advantage_rows_get_zero_gradient(agg):
     assert lp.grad[1].abs().sum() > 0
 
 
-def _accumulation_batch():
-    """4 sequences × 6 tokens with lengths [6, 2, 5, 1]: micro-batches of 2 hold 8 and 6 tokens."""
+LENGTHS = [6, 2, 5, 1, 4, 3, 6, 1]  # tokens of the 8 sequences of the accumulation batch (6 columns)
+
+
+def _accumulation_batch(n: int):
+    """n ≤ 8 sequences × 6 tokens with lengths LENGTHS[:n]; off-policy, so some tokens clip."""
     g = torch.Generator().manual_seed(1234)
-    old = -1.0 + 0.1 * torch.randn(4, 6, generator=g, dtype=F64)
-    lp = (old + 0.3 * torch.randn(4, 6, generator=g, dtype=F64)).requires_grad_()  # some tokens clip
-    ref = old + 0.2 * torch.randn(4, 6, generator=g, dtype=F64)
-    adv = torch.randn(4, generator=g, dtype=F64)
-    lengths = torch.tensor([6, 2, 5, 1])
-    mask = (torch.arange(6)[None, :] < lengths[:, None]).long()
+    old = -1.0 + 0.1 * torch.randn(n, 6, generator=g, dtype=F64)
+    lp = (old + 0.3 * torch.randn(n, 6, generator=g, dtype=F64)).requires_grad_()
+    ref = old + 0.2 * torch.randn(n, 6, generator=g, dtype=F64)
+    adv = torch.randn(n, generator=g, dtype=F64)
+    mask = (torch.arange(6)[None, :] < torch.tensor(LENGTHS[:n])[:, None]).long()
     return lp, old, ref, adv, mask
 
 
-def _full_and_accumulated(agg: str, split: list[int]):
-    """Loss and grad of one 4×1 pass vs Σ over micro-batches (each backpropagated on its own)."""
-    lp, old, ref, adv, mask = _accumulation_batch()
-    kw = dict(clip_low=0.2, clip_high=0.28, clip_dual=3.0, agg=agg, beta=0.04, kl_kind="low_var_kl")
+def _full_and_accumulated(agg: str, split: list[int], beta: float = 0.04):
+    """Loss and grad of one pass over the sum(split) sequences vs Σ over micro-batches of sizes `split`
+    (each backpropagated on its own), as `GRPOModule.update` accumulates one mini-batch."""
+    n = sum(split)
+    lp, old, ref, adv, mask = _accumulation_batch(n)
+    kw = dict(clip_low=0.2, clip_high=0.28, clip_dual=3.0, agg=agg, beta=beta, kl_kind="low_var_kl")
     full = policy_loss(lp, old, adv, mask, ref_logps_BT=ref, norm=make_norm(mask, 1, 6), **kw)
     full.loss.backward()
     grad_full, lp.grad = lp.grad.clone(), None
     norm = make_norm(mask, len(split), 6)  # counts of the whole accumulated batch
     total = 0.0
-    for rows in torch.split(torch.arange(4), split):
+    for rows in torch.split(torch.arange(n), split):
         micro = policy_loss(
             lp[rows], old[rows], adv[rows], mask[rows], ref_logps_BT=ref[rows], norm=norm, **kw
         )
@@ -249,33 +257,51 @@ def _full_and_accumulated(agg: str, split: list[int]):
     return full.loss.item(), total, grad_full, lp.grad
 
 
-@pytest.mark.parametrize("agg", ["grpo", "dr_grpo", "dapo"])
-def test_gradient_accumulation_invariance(agg):
-    """2 micro-batches × 2 sequences accumulated == 1 batch × 4 sequences, in loss and gradient (1e-6).
+# Even and uneven splits of one mini-batch: n = 6 with micro-batch 4 is [4, 2]; a mini-batch of 3 (8 rows
+# in 3 mini-batches) with micro-batch 2 is [2, 1]; micro-batch 3 on 4 rows is [3, 1].
+SPLITS = [[2, 2], [3, 1], [1, 3], [4, 2], [2, 1], [1, 1, 1, 1], [3, 3, 2]]
 
-    grpo is invariant because both micro-batches hold 2 sequences: (m1/2 + m2/2)/2 = (Σ seq means)/4.
-    dr_grpo and dapo divide token sums by counts of the whole batch, so any split works.
+
+@pytest.mark.parametrize("beta", [0.0, 0.04])
+@pytest.mark.parametrize("split", SPLITS, ids=str)
+@pytest.mark.parametrize("agg", ["grpo", "dr_grpo", "dapo"])
+def test_gradient_accumulation_invariance(agg, split, beta):
+    """Micro-batches accumulated == the whole mini-batch at once, in loss and gradient (1e-12, float64),
+    for any split, with and without the KL term.
+
+    grpo divides each sequence mean by the mini-batch's sequence count, dr_grpo and dapo divide token
+    sums by counts of the whole mini-batch, so no normaliser depends on the micro-batch.
     """
-    full, accumulated, grad_full, grad_acc = _full_and_accumulated(agg, [2, 2])
-    assert accumulated == pytest.approx(full, abs=1e-6)
-    assert_close(grad_acc, grad_full, rtol=0, atol=1e-6)
+    full, accumulated, grad_full, grad_acc = _full_and_accumulated(agg, split, beta)
+    assert accumulated == pytest.approx(full, abs=1e-12)
+    assert_close(grad_acc, grad_full, rtol=0, atol=1e-12)
+    assert grad_full.abs().max() > 1e-2  # the comparison is not between two zeros
+
+
+@pytest.mark.parametrize("split", [[4, 2], [2, 1], [3, 1], [1, 1, 1]], ids=str)
+def test_grpo_weighs_every_sequence_one_over_n(split):
+    """The grpo weight of sequence i, Σ over micro-batches of its aggregated per-sequence mean when only
+    row i is 1, is 1/n whatever the split ([4, 2]: not 1/8 and 1/4; [2, 1]: not 1/4 and 1/2)."""
+    n = sum(split)
+    mask = torch.ones(n, 3)
+    norm = make_norm(mask, len(split), 3)
+    for i in range(n):
+        x = torch.zeros(n, 3, dtype=F64)
+        x[i] = 1.0
+        weight = sum(AGGREGATIONS["grpo"](x[rows], mask[rows], norm) for rows in torch.split(torch.arange(n), split))
+        assert float(weight) == pytest.approx(1 / n, abs=1e-15)
 
 
 def test_bnpo_is_not_accumulation_invariant():
-    """bnpo (EasyR1's micro-batch token mean) with 8 and 6 tokens per micro-batch.
+    """bnpo (EasyR1 as Vision-SR1 forked it) with 8 and 6 tokens per micro-batch.
 
     Full batch: (s1 + s2)/14. Accumulated: (s1/8 + s2/6)/2, a different weighting of tokens, so the two
-    differ unless every micro-batch has the same token count. This is EasyR1's behaviour, kept on purpose.
+    differ unless every micro-batch has the same token count. This is that EasyR1's behaviour, kept on
+    purpose (current EasyR1 is "dapo").
     """
     full, accumulated, grad_full, grad_acc = _full_and_accumulated("bnpo", [2, 2])
     assert abs(accumulated - full) > 1e-4
     assert not torch.allclose(grad_acc, grad_full, atol=1e-6)
-
-
-def test_grpo_needs_equal_micro_batches():
-    """grpo with a 3 + 1 split weighs the lone sequence 3× more than in the 4 × 1 batch."""
-    full, accumulated, _, _ = _full_and_accumulated("grpo", [3, 1])
-    assert abs(accumulated - full) > 1e-4
 
 
 def test_policy_loss_argument_checks():

@@ -1,10 +1,14 @@
 """Vision-SR1 rewards (official `see_think_selfReward.py`, `cot_val.py`, no-self-reward ablation).
 
 Per pass-1 response:
-    format   = 1 if the See-Think layout fullmatches after tag-space normalisation
+    format   = 1 if the See-Think layout fullmatches after tag-space normalisation (`normalize_tags`)
     accuracy = grade_answer(extract_boxed(response), gt)               (mathruler semantics)
     visual   = grade_answer(extract_boxed(pass-2 answer), gt)          (self-visual reward, Eq. 3)
     overall  = (1 - w)·accuracy + w·format + visual,  w = 0.1          (the `sum` mode)
+
+Departure (strict mode, the default): the description is read from the same normalised text as the
+format, so a response with format 1 always hands pass 2 its description (the official extractor
+reads the raw text and, for spaced tags such as `< / description >`, hands over the whole response).
 
 The second pass is itself a reward: it asks the *current* policy, text only, to answer the question
 from the pass-1 description (same sampling settings, one sample per response), batched, once per
@@ -13,36 +17,44 @@ step; the other rewards read its result from the shared context.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Sequence
 
-from visionrl.core.rewards import cot_format, extract_boxed, grade_answer, pass2_format, see_think_format
+from visionrl.core.rewards import (
+    cot_format,
+    extract_boxed,
+    extract_tag,
+    grade_answer,
+    pass2_format,
+    see_think_format,
+)
 from visionrl.core.rewards.base import RewardContext
+from visionrl.core.rewards.format import normalize_tags
 from visionrl.core.rollout import Rollout, SamplingParams, generate_rollout
 from visionrl.selfreward.prompts import self_reward_prompt
-
-_DESCRIPTION = re.compile(r"<description>([\s\S]*?)</description>")
 
 
 def extract_description(text: str, strict: bool = True) -> str:
     """The pass-1 visual description.
 
-    Official behaviour (`strict=False`): without `<description>` tags the WHOLE response becomes the
-    description, boxed answer included, so the second pass can copy the answer (a leak). With
-    `strict=True` a missing description is empty and earns no visual reward.
+    Strict (default): the first `<description>…</description>` of `normalize_tags(text)`, the text
+    the format reward checks, so spaced or newline-split tags (`< / description >`) are read wherever
+    the format reward accepts them; the description comes from that text too (no spaces around
+    `<`, `>`, `/`). Without tags it is empty and earns no visual reward.
+    Official (`strict=False`): the raw text is searched, and without tags the WHOLE response becomes
+    the description, boxed answer included, so the second pass can copy the answer (a leak).
 
-    >>> extract_description("<description> a red circle </description> <think>x</think> \\\\boxed{red}")
+    >>> extract_description("< description > a red circle < / description > <think>x</think> \\\\boxed{red}")
     'a red circle'
     >>> extract_description("\\\\boxed{red}", strict=False)
     '\\\\boxed{red}'
     >>> extract_description("\\\\boxed{red}")
     ''
     """
-    match = _DESCRIPTION.search(text)
-    if match:
-        return match.group(1).strip()
-    return "" if strict else text.strip()
+    if strict:
+        return extract_tag(normalize_tags(text), "description") or ""
+    found = extract_tag(text, "description")  # = re.search(r"<description>([\s\S]*?)</description>")
+    return text.strip() if found is None else found
 
 
 def accuracy(texts: Sequence[str], answers: Sequence[str]) -> list[float]:

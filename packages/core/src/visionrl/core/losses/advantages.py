@@ -9,7 +9,8 @@ Where this departs from, or pins down, the paper:
 2. `scale` picks the denominator like TRL's `scale_rewards`: "group" (the paper), "batch" (std over the
    whole rollout batch; the mean stays per group) or "none" (Dr. GRPO, arXiv:2503.20783).
 3. A group whose rewards are all equal, including a group of one, gets exactly A = 0. The plain formula
-   would give 0/eps, which is 0 only up to float rounding of the group mean (e.g. three rewards of 0.1).
+   would give (r − mean)/eps, which is 0 only up to float rounding of the group mean: three rewards of
+   0.9 average to 0.9 − 6e-8 in float32, and the plain formula gives A ≈ 0.06.
 4. Group ids may be any integers in any order; groups need not be contiguous or equally sized.
 """
 

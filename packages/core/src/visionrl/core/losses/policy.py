@@ -18,13 +18,20 @@ Where this departs from, or pins down, the papers:
    EasyR1 names differ: its `pg_clipfrac_higher` counts both sides where the clipped branch wins, and its
    `pg_clipfrac_lower` is our `clip_dual_frac` (A < 0 and the dual bound binds).
 5. Aggregation ("loss_type" in TRL) is a registry of normalisers; `AggNorm` carries the counts of the
-   whole accumulated batch so that each micro-batch loss can be backpropagated on its own:
-   - "grpo": mean over sequences of the per-sequence token mean, / num_micro_batches. Invariant to how
-     the batch is split only when micro-batches hold equally many sequences.
-   - "bnpo": token mean over the micro-batch, / num_micro_batches (EasyR1's default). Not invariant:
-     micro-batches with fewer tokens weigh each token more.
+   whole accumulated batch (one mini-batch: all micro-batches of one optimizer step on this rank), so
+   that each micro-batch loss can be backpropagated on its own:
+   - "grpo": per-sequence token mean, summed / global_sequences (GRPO Eq. 3; TRL's "grpo"). Every
+     sequence weighs 1/n of its mini-batch however the mini-batch is split, even unevenly (TRL's
+     `mean() / gradient_accumulation_steps` is the same thing for its always-equal micro-batches).
+   - "bnpo": token mean over the micro-batch, / num_micro_batches (TRL's "bnpo"). This is EasyR1 as
+     Vision-SR1 forked it (`masked_mean(...) / gradient_accumulation` in `update_policy`), so the
+     selfreward `paper-*` presets use it; current EasyR1 is "dapo". Not invariant: micro-batches with
+     fewer tokens weigh each token more.
    - "dr_grpo": token sum / (global_sequences · max_completion_len) (Dr. GRPO, arXiv:2503.20783).
-   - "dapo": token sum / global_tokens (DAPO §3.3, token-level loss; TRL's default).
+   - "dapo": token sum / global_tokens (DAPO §3.3, token-level loss). TRL's default, and current
+     EasyR1's (`loss_avg_mode="token"`: one token mean over the mini-batch of all ranks; under DDP the
+     caller passes all ranks' tokens / W, see `make_norm`).
+   "grpo", "dr_grpo" and "dapo" give the same loss and gradient for any micro-batch split.
 """
 
 from __future__ import annotations
@@ -70,13 +77,13 @@ def make_norm(mask_BT_full: Tensor, num_micro_batches: int, max_completion_len: 
 
 
 def _agg_grpo(x_BT: Tensor, mask_BT: Tensor, norm: AggNorm) -> Tensor:
-    """GRPO Eq. 3: 1/G Σ_i 1/|o_i| Σ_t, then averaged over micro-batches."""
+    """GRPO Eq. 3: 1/n Σ_i 1/|o_i| Σ_t over the n sequences of the mini-batch, whatever the split."""
     per_seq_B = (x_BT * mask_BT).sum(-1) / mask_BT.sum(-1).clamp(min=1)  # (B,)
-    return per_seq_B.mean() / norm.num_micro_batches  # ()
+    return per_seq_B.sum() / norm.global_sequences  # ()
 
 
 def _agg_bnpo(x_BT: Tensor, mask_BT: Tensor, norm: AggNorm) -> Tensor:
-    """Token mean of the micro-batch (EasyR1 `masked_mean`), averaged over micro-batches."""
+    """Token mean of the micro-batch (Vision-SR1's EasyR1 `masked_mean`), averaged over micro-batches."""
     return (x_BT * mask_BT).sum() / mask_BT.sum().clamp(min=1) / norm.num_micro_batches  # ()
 
 

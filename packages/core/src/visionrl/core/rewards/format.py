@@ -72,17 +72,31 @@ def _layout_matches(text: str, layout: _Layout) -> bool:
     return True
 
 
+def normalize_tags(text: str) -> str:
+    """The text as Vision-SR1 reads its pass-1 tags: whitespace around `<`, `>` and `/` removed.
+
+    The one tag normalisation of the See-Think layout: `see_think_format` checks the layout on this
+    text and Vision-SR1's strict description extractor reads the description from it, so every
+    response the format reward accepts has a description the extractor finds. Tag names stay
+    case-sensitive, as in Vision-SR1's regex.
+
+    >>> normalize_tags(" < description >\\n a / b </\\ndescription > <DESCRIPTION>")
+    '<description>a/b</description><DESCRIPTION>'
+    """
+    return normalize_tag_spaces(text)
+
+
 def see_think_format(text: str) -> float:
     r"""Vision-SR1 pass-1 format: `<description>…</description><think>…</think>\boxed{…}`.
 
-    Whitespace around `<`, `>` and `/` is removed first, as Vision-SR1 does.
+    Checked on `normalize_tags(text)` (whitespace around `<`, `>` and `/` removed), as Vision-SR1 does.
 
     >>> see_think_format("<description> a cube </description> <think> 1 </think> \\boxed{1}")
     1.0
     >>> see_think_format("<think>1</think> \\boxed{1}")
     0.0
     """
-    text = normalize_tag_spaces(text)
+    text = normalize_tags(text)
     ok = _layout_matches(text, _SEE_THINK) and SEE_THINK_PATTERN.fullmatch(text) is not None
     return 1.0 if ok else 0.0
 
