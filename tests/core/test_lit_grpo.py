@@ -66,7 +66,7 @@ def fit(module: Any, rollout_steps: int) -> Any:
     import lightning as L
     from visionrl.core.lit.datamodules import StepDataModule
 
-    trainer = L.Trainer(max_steps=rollout_steps * module.optimizer_steps_per_rollout, accelerator="cpu",
+    trainer = L.Trainer(max_steps=module.trainer_steps, accelerator="cpu",
                         logger=False, enable_checkpointing=False, enable_progress_bar=False,
                         enable_model_summary=False)
     trainer.fit(module, datamodule=StepDataModule(rollout_steps))
@@ -88,7 +88,7 @@ def test_steps_change_every_parameter_and_log_design_metrics(fresh_vlm):
     before = snapshot(vlm.model)
     trainer = fit(module, 3)
 
-    assert module.rollout_step == 3 and trainer.global_step == 3
+    assert module.step_idx == 3 and trainer.global_step == 3
     unchanged = [n for n, p in vlm.model.named_parameters() if torch.equal(p.detach(), before[n])]
     assert not unchanged, f"parameters never updated: {unchanged}"
     assert any(".visual." in f".{n}" for n in before), "the tiny model should have a vision tower"
@@ -173,7 +173,7 @@ def test_nan_reward_stops_with_the_step(fresh_vlm):
                          rewards=[PARITY, NamedReward("broken", nan_on_second_step)])
     with pytest.raises(NumericsError, match=r"'broken'.*step 1\b"):
         fit(module, 3)
-    assert module.rollout_step == 1
+    assert module.step_idx == 1
 
 
 # ---- prompt choice and sampling seeds ------------------------------------------------------------

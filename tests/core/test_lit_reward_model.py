@@ -55,7 +55,7 @@ def test_heads_build_with_the_right_shapes():
 
 @pytest.mark.parametrize(("head", "message"), [
     (RewardHeadConfig(kind="conv"), "unknown reward head 'conv'; choose from linear, mlp"),
-    (RewardHeadConfig(kind="mlp", activation="swish"), "choose from gelu, relu, silu, tanh"),
+    (RewardHeadConfig(kind="mlp", activation="swish"), "choose from gelu, none, relu, silu, tanh"),
     (RewardHeadConfig(kind="mlp", layers=0), "layers >= 1"),
 ])
 def test_bad_head_config_raises_naming_the_choices(head, message):

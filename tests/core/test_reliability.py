@@ -390,14 +390,14 @@ def test_grpo_nan_loss_stops_or_is_skipped(
     stop = grpo_module(fresh_vlm(), [NamedReward("parity", parity)], nan_policy="stop")
     with pytest.raises(NumericsError, match=r"^loss is not finite at step 1$"):
         fit(stop, 3)
-    assert stop.rollout_step == 1
+    assert stop.step_idx == 1
 
     calls.clear()
     vlm = fresh_vlm()
     skip = grpo_module(vlm, [NamedReward("parity", parity)], nan_policy="skip")
     with caplog.at_level(logging.WARNING):
         trainer = fit(skip, 3)
-    assert skip.rollout_step == 3 and trainer.global_step == 3 and len(calls) == 6
+    assert skip.step_idx == 3 and trainer.global_step == 3 and len(calls) == 6
     assert "loss is not finite at step 1; skipped" in caplog.text
     assert all(torch.isfinite(p).all() for p in vlm.model.parameters())
 

@@ -82,7 +82,7 @@ def test_resume_from_last_checkpoint_matches_an_uninterrupted_run(tiny_build, tm
     assert "last.ckpt" in names and any("step=2" in n for n in names) and any("step=4" in n for n in names), names
     assert not any(n.endswith(".tmp") for n in names)
     saved = torch.load(ckpts / "last.ckpt", map_location="cpu", weights_only=False)
-    assert saved["global_step"] == 4 and saved["visionrl"]["rollout_step"] == 4
+    assert saved["global_step"] == 4 and saved["visionrl"]["step"] == 4
     for step in range(1, 5):
         assert_same_metrics(first_metrics[step], straight_metrics[step], step)
 
@@ -91,7 +91,7 @@ def test_resume_from_last_checkpoint_matches_an_uninterrupted_run(tiny_build, tm
     assert sorted(resumed_metrics) == [5, 6, 7, 8]
     for step in range(5, TOTAL_STEPS + 1):
         assert_same_metrics(resumed_metrics[step], straight_metrics[step], step)
-    assert second.rollout_step == straight.rollout_step == TOTAL_STEPS
+    assert second.step_idx == straight.step_idx == TOTAL_STEPS
 
     want, got = straight.policy.state_dict(), second.policy.state_dict()
     assert want.keys() == got.keys()
@@ -152,7 +152,7 @@ DDP_SCRIPT = textwrap.dedent('''
                   save_every_n_steps=100)
     trainer = build_trainer(run, find_unused_parameters=True, enable_progress_bar=False, enable_model_summary=False)
     trainer.fit(module, datamodule=StepDataModule(2))
-    record = dict(rank=trainer.global_rank, world=trainer.world_size, steps=module.rollout_step, initial=initial,
+    record = dict(rank=trainer.global_rank, world=trainer.world_size, steps=module.step_idx, initial=initial,
                   final=digest(module.policy), param_sum=float(sum(p.double().sum() for p in module.policy.parameters())),
                   **sampled)
     (out / f"rank{trainer.global_rank}.json").write_text(json.dumps(record))

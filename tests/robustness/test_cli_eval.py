@@ -17,7 +17,7 @@ LIMIT = 6
 @pytest.fixture(scope="module")
 def bare_eval(tmp_path_factory, demo_model_dir) -> Path:
     """`robustness-eval --limit 6 --output-dir <tmp>`: every default (demo model, shapes, all variants)."""
-    from visionrl.robustness.evaluate import _main
+    from visionrl.robustness.cli import eval_main as _main
 
     out = tmp_path_factory.mktemp("rob-eval") / "run"
     _main(["--limit", str(LIMIT), "--output-dir", str(out)])
@@ -112,7 +112,7 @@ def test_letter_probabilities_recomputed_from_saved_files(bare_eval, demo_model_
 @pytest.fixture(scope="module")
 def selfreward_export(tmp_path_factory, demo_model_dir) -> Path:
     """A checkpoint exported by a 1-step selfreward-train run."""
-    from visionrl.selfreward.train import _main
+    from visionrl.selfreward.cli import train_main as _main
 
     out = tmp_path_factory.mktemp("sr1") / "run"
     _main(
@@ -135,7 +135,7 @@ def selfreward_export(tmp_path_factory, demo_model_dir) -> Path:
 
 
 def test_eval_of_a_selfreward_checkpoint_with_two_judges(selfreward_export, tmp_path):
-    from visionrl.robustness.evaluate import _main
+    from visionrl.robustness.cli import eval_main as _main
 
     out = tmp_path / "eval"
     _main(
@@ -174,7 +174,7 @@ def _cli(args, cwd, timeout=300):
 
 def _run_in_process(args, capsys):
     from visionrl.core.cli import run_cli
-    from visionrl.robustness.evaluate import _main
+    from visionrl.robustness.cli import eval_main as _main
 
     with pytest.raises(SystemExit) as exc:
         run_cli(lambda: _main(args))

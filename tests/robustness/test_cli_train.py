@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 import pytest
-from visionrl.robustness.train import EVAL_VARIANTS
+from visionrl.robustness.config import EVAL_VARIANTS
 
 pytestmark = pytest.mark.slow
 
@@ -37,7 +37,7 @@ def _scalars(out: Path) -> dict[str, list[tuple[int, float]]]:
 
 @pytest.fixture(scope="module")
 def bare_train(tmp_path_factory, demo_model_dir) -> Path:
-    from visionrl.robustness.train import _main
+    from visionrl.robustness.cli import train_main as _main
 
     out = tmp_path_factory.mktemp("rob-train") / "run"
     _main([*FAST, "--output-dir", str(out)])
@@ -95,7 +95,7 @@ def test_tensorboard_has_periodic_robustness_curves(bare_train):
 
 def test_faithfulness_and_augmentation_with_an_llm_judge(tmp_path, demo_model_dir):
     """The policy judges its own reasoning (judge-in-the-loop); R_faith = R × consistent on every sample."""
-    from visionrl.robustness.train import _main
+    from visionrl.robustness.cli import train_main as _main
 
     out = tmp_path / "faithful"
     _main(
@@ -138,8 +138,8 @@ def test_faithfulness_and_augmentation_with_an_llm_judge(tmp_path, demo_model_di
 def test_sft_warm_start_stage(tmp_path, demo_model_dir):
     """`--stage sft`: clean MCQ prompts, targets in the perturbation templates' think style."""
     from visionrl.core.data.records import MCQRecord
-    from visionrl.robustness.pipeline import sft_target
-    from visionrl.robustness.train import _main
+    from visionrl.robustness.method import sft_target
+    from visionrl.robustness.cli import train_main as _main
 
     rec = MCQRecord(
         "q",
@@ -190,7 +190,7 @@ def test_sft_warm_start_stage(tmp_path, demo_model_dir):
 )
 def test_user_errors_exit_2_with_one_line(tmp_path, capsys, args, needle, demo_model_dir):
     from visionrl.core.cli import run_cli
-    from visionrl.robustness.train import _main
+    from visionrl.robustness.cli import train_main as _main
 
     with pytest.raises(SystemExit) as exc:
         run_cli(lambda: _main([*args, "--output-dir", str(tmp_path / "o")]))
@@ -201,7 +201,7 @@ def test_user_errors_exit_2_with_one_line(tmp_path, capsys, args, needle, demo_m
 
 def test_malformed_training_rows_exit_2(tmp_path, capsys, demo_model_dir):
     from visionrl.core.cli import run_cli
-    from visionrl.robustness.train import _main
+    from visionrl.robustness.cli import train_main as _main
 
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "data.jsonl").write_text('{"question": "Q?", "options": ["a"], "answer": "A"}\n')

@@ -55,7 +55,7 @@ def test_judge_prompt_layout():
 def test_llm_judge_parses_and_caches(monkeypatch):
     calls = []
 
-    def scripted(vlm, prompts, sampling, batch_size):
+    def scripted(vlm, prompts, sampling, batch_size, **kw):
         calls.append(len(prompts))
         assert sampling.do_sample is False
         return [

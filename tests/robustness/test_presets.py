@@ -5,72 +5,60 @@ import sys
 from pathlib import Path
 
 import pytest
+from visionrl.core.cli import parse_config
 from visionrl.core.errors import UserError
-from visionrl.robustness import evaluate, train
+from visionrl.robustness.config import EVAL_PRESETS, TRAIN_PRESETS, EvalConfig, TrainConfig
 
 
 def test_paper_preset_values_from_the_reference():
     """robustness-cot.md §1.5: Qwen2.5-VL-7B-Instruct, GRPO with G = 8, R = 0.1·format + 1.0·correct,
     augmentation 10% for each of four variants, evaluation every ~250 steps of 1k+ steps."""
-    cfg = train.PRESETS["paper-7b"]
+    cfg = TRAIN_PRESETS["paper-7b"]
     assert cfg.run.model == "Qwen/Qwen2.5-VL-7B-Instruct"
     assert cfg.grpo.num_generations == 8
     assert (cfg.format_weight, cfg.correct_weight) == (0.1, 1.0)
     assert cfg.augment_prob == 0.1 and not cfg.augment and not cfg.faithfulness
-    assert cfg.eval_every == 250 and cfg.run.max_steps >= 1000
-    assert train.PRESETS["paper-7b-aug"].augment and train.PRESETS["paper-7b-faithful"].faithfulness
-    assert evaluate.PRESETS["paper"].eval.model == "RUBBISHLIKE/SpaceR"
+    assert cfg.run.eval_every == 250 and cfg.run.max_steps >= 1000
+    assert TRAIN_PRESETS["paper-7b-aug"].augment and TRAIN_PRESETS["paper-7b-faithful"].faithfulness
+    assert EVAL_PRESETS["paper"].eval.model == "RUBBISHLIKE/SpaceR"
 
 
 def test_demo_preset_is_the_default_and_cpu_sized():
-    cfg = train.parse_config(train.TrainConfig, train.PRESETS, args=[], prog="t", description="d")
+    cfg = parse_config(TrainConfig, TRAIN_PRESETS, args=[], prog="t", description="d")
     assert cfg.run.model == "demo" and cfg.run.data == "shapes" and cfg.run.threads == 1
     assert cfg.grpo.beta == 0.0 and cfg.run.max_steps <= 100
 
 
-@pytest.mark.parametrize("name", list(train.PRESETS))
+@pytest.mark.parametrize("name", list(TRAIN_PRESETS))
 def test_every_train_preset_parses_and_validates(name):
-    cfg = train.parse_config(
-        train.TrainConfig,
-        train.PRESETS,
-        args=["--preset", name, "--max-steps", "2"],
-        prog="robustness-train",
-        description="d",
-    )
-    train.validate(cfg)
+    cfg = parse_config(TrainConfig, TRAIN_PRESETS, args=["--preset", name, "--max-steps", "2"],
+                       prog="robustness-train", description="d")
     assert cfg.run.max_steps == 2
 
 
-@pytest.mark.parametrize("name", list(evaluate.PRESETS))
+@pytest.mark.parametrize("name", list(EVAL_PRESETS))
 def test_every_eval_preset_parses_and_validates(name):
-    cfg = evaluate.parse_config(
-        evaluate.EvalConfig,
-        evaluate.PRESETS,
-        args=["--preset", name, "--limit", "3"],
-        prog="robustness-eval",
-        description="d",
-    )
-    evaluate.validate(cfg)
+    cfg = parse_config(EvalConfig, EVAL_PRESETS, args=["--preset", name, "--limit", "3"], prog="robustness-eval",
+                       description="d")
     assert cfg.eval.limit == 3
 
 
 @pytest.mark.parametrize(
-    ("module", "args", "needle"),
+    ("train", "args", "needle"),
     [
-        (train, ["--augment-prob", "0.3"], "--augment-prob"),
-        (train, ["--eval-variants", "base", "nope"], "--eval-variants"),
-        (train, ["--eval-variants", "wrong_think"], "must include base"),
-        (train, ["--grpo.num-generations", "1"], "--grpo.num-generations"),
-        (evaluate, ["--limit", "0"], "--limit"),
-        (evaluate, ["--variants", "bogus"], "--variants"),
-        (evaluate, ["--batch-size", "0"], "--batch-size"),
+        (True, ["--augment-prob", "0.3"], "--augment-prob"),
+        (True, ["--eval-variants", "base", "nope"], "--eval-variants"),
+        (True, ["--eval-variants", "wrong_think"], "must include base"),
+        (True, ["--grpo.num-generations", "1"], "--grpo.num-generations"),
+        (False, ["--limit", "0"], "--limit"),
+        (False, ["--variants", "bogus"], "--variants"),
+        (False, ["--batch-size", "0"], "--batch-size"),
     ],
 )
-def test_bad_flag_values(module, args, needle):
-    cls = module.TrainConfig if module is train else module.EvalConfig
-    cfg = module.parse_config(cls, module.PRESETS, args=args, prog="p", description="d")
+def test_bad_flag_values(train, args, needle):
+    cls, presets = (TrainConfig, TRAIN_PRESETS) if train else (EvalConfig, EVAL_PRESETS)
     with pytest.raises(UserError, match=needle):
-        module.validate(cfg)
+        parse_config(cls, presets, args=args, prog="p", description="d")
 
 
 def _script(name: str) -> str:
@@ -124,7 +112,7 @@ def test_help_lists_the_shared_flags(cli, flags):
     assert "demo (default)" in res.stdout
 
 
-@pytest.mark.parametrize("module", ["visionrl.robustness.train", "visionrl.robustness.evaluate"])
+@pytest.mark.parametrize("module", ["visionrl.robustness.cli", "visionrl.robustness.config"])
 def test_cli_modules_do_not_import_torch(module):
     code = f"import sys, {module}; print(sorted(m for m in ('torch', 'lightning', 'transformers') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

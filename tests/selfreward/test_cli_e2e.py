@@ -24,7 +24,7 @@ def _tags(out: Path) -> set[str]:
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, demo_model_dir) -> Path:
-    from visionrl.selfreward.train import _main
+    from visionrl.selfreward.cli import train_main as _main
 
     out = tmp_path_factory.mktemp("sr1") / "run"
     _main([*FAST, "--output-dir", str(out)])
@@ -63,7 +63,7 @@ def test_export_loads_with_from_pretrained(trained):
 
 
 def test_eval_reports_accuracy_and_lsr(trained, tmp_path):
-    from visionrl.selfreward.evaluate import _main
+    from visionrl.selfreward.cli import eval_main as _main
 
     _main(["--model", str(trained / "model"), "--limit", "8", "--output-dir", str(tmp_path)])
     metrics = json.loads((tmp_path / "metrics.json").read_text())
@@ -74,7 +74,7 @@ def test_eval_reports_accuracy_and_lsr(trained, tmp_path):
 
 
 def test_sft_stage(tmp_path, demo_model_dir):
-    from visionrl.selfreward.train import _main
+    from visionrl.selfreward.cli import train_main as _main
 
     _main(["--preset", "sft-demo", "--max-steps", "2", "--dataset.eval-size", "4", "--eval-max-new-tokens", "16",
            "--output-dir", str(tmp_path / "sft")])

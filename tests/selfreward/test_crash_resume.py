@@ -89,7 +89,7 @@ def when_checkpoint(
 
 def train(argv: list[str], out: Path) -> int:
     """`selfreward-train ARGV --output-dir OUT` through the console-script entry; returns the exit code."""
-    from visionrl.selfreward.train import main
+    from visionrl.selfreward.cli import train as main
 
     saved, sys.argv = sys.argv, ["selfreward-train", *argv, "--output-dir", str(out)]
     try:

@@ -230,8 +230,8 @@ CASES: dict[str, Build] = {
     "pickled weights only": pickled_weights,
     "remote code without --trust-remote-code": remote_code,
     # flags
-    "zero max steps": flags("--max-steps", "0", needle="--max-steps must be a positive integer, got 0"),
-    "negative max steps": flags("--max-steps", "-3", needle="--max-steps must be a positive integer, got -3"),
+    "zero max steps": flags("--max-steps", "0", needle="--max-steps 0: must be > 0"),
+    "negative max steps": flags("--max-steps", "-3", needle="--max-steps -3: must be > 0"),
     "zero devices": flags("--devices", "0"),
     "zero save interval": flags("--save-every-n-steps", "0"),
     "zero threads": flags("--threads", "0"),
@@ -287,7 +287,7 @@ def test_bad_input_exits_2_with_one_line(
         )
         code, stdout, stderr = proc.returncode, proc.stdout, proc.stderr
     else:
-        from visionrl.selfreward.train import main
+        from visionrl.selfreward.cli import train as main
 
         monkeypatch.setattr(sys, "argv", ["selfreward-train", *argv])
         monkeypatch.chdir(tmp_path)
@@ -322,7 +322,7 @@ def test_hub_token_never_reaches_a_file_or_log(
     in play), and no file under the output directory, no uploaded byte and no log line holds it."""
     import logging
 
-    from visionrl.selfreward.train import main
+    from visionrl.selfreward.cli import train as main
 
     token = "hf_SENTINELtoken8c1f0e5d2a"
     monkeypatch.setenv("HF_TOKEN", token)

@@ -4,8 +4,8 @@ A train entry reads top to bottom in this order (Lightning re-runs it once per D
 before `fit` must be deterministic and free of side effects on ranks other than 0):
 
     def main() -> None:
-        cfg = parse_config(TrainConfig, PRESETS, prog="x-train", description=__doc__)
-        validate_run_args(cfg.run)                   # UserError naming the flag -> exit 2
+        cfg = parse_config(TrainConfig, PRESETS, prog="x-train", description=__doc__)  # + range checks
+        validate_run_args(cfg.run)                   # machine checks; UserError naming the flag -> exit 2
         prepare_output_dir(cfg.run, cfg)             # rank 0: mkdir + config.yaml
         lightning.seed_everything(cfg.run.seed, workers=True)  # here, once, before the model is built
         module, data = ...                           # model init is now reproducible on every rank
@@ -61,7 +61,9 @@ def parse_config(
 ) -> T:
     """Parse `--preset NAME` (default `default_preset`) and then every other flag over that preset's values.
 
-    Raises `UserError` for an unknown preset; tyro itself exits with code 2 on a bad flag.
+    Raises `UserError` for an unknown preset or a value outside its range (`visionrl.core.checks`, run
+    here so every CLI checks every flag before anything loads); tyro itself exits with code 2 on a flag it
+    cannot parse.
     """
     assert default_preset in presets, f"default preset {default_preset!r} is not in the presets"
     argv = list(sys.argv[1:] if args is None else args)
@@ -69,15 +71,56 @@ def parse_config(
     if name not in presets:
         raise UserError(f"--preset {name!r} is unknown; available presets: {', '.join(presets)}.")
 
-    import tyro  # after the cheap checks; tyro is light, lightning/torch are never imported here
-
     text = (
         f"{description.strip()}\n\n"
         f"Presets (--preset NAME; every other flag overrides the preset's values): "
         f"{', '.join(p + (' (default)' if p == default_preset else '') for p in presets)}.\n\n"
         f"The defaults shown below are those of preset '{name}'."
     )
-    return tyro.cli(config_cls, default=presets[name], args=rest, prog=prog, description=text)
+    from visionrl.core.checks import check_config
+
+    cfg = _tyro_cli(config_cls, presets[name], rest, prog, text)
+    check_config(cfg)
+    return cfg
+
+
+def _tyro_cli(config_cls: type[T], default: T, args: list[str], prog: str, description: str) -> T:
+    """`tyro.cli`, with its boxed multi-line parse errors turned into one-line `UserError`s (help and
+    everything else it prints go through unchanged)."""
+    import contextlib
+    import io
+
+    import tyro
+
+    err = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(err):
+            return tyro.cli(config_cls, default=default, args=args, prog=prog, description=description)
+    except SystemExit as exc:
+        if exc.code in (0, None):
+            sys.stderr.write(err.getvalue())
+            raise
+        raise UserError(_one_line(err.getvalue()) or f"cannot parse the arguments {' '.join(args)}") from None
+
+
+def _one_line(boxed: str) -> str:
+    """The message of tyro's error box, on one line. The box comes drawn (a title in the top border) or in
+    ASCII (a title line, then rules); either way its rules cut it into sections and the message is the
+    first section that is not the title."""
+    sections: list[list[str]] = [[]]
+    drawn = boxed.lstrip().startswith("╭")
+    for raw in boxed.splitlines():
+        if raw.lstrip().startswith(("╭", "╰")):
+            continue
+        line = raw.strip().strip("│").strip()
+        if line and set(line) <= {"─", "-"}:
+            sections.append([])
+        elif line:
+            sections[-1].append(line)
+    sections = [sec for sec in sections if sec]
+    if not drawn and len(sections) >= 3 and len(sections[0]) == 1:
+        sections = sections[1:]  # the ASCII title
+    return re.sub(r"\s+", " ", " ".join(sections[0])).strip() if sections else ""
 
 
 def _pop_preset(argv: list[str], default: str, presets: Mapping[str, Any]) -> tuple[str, list[str]]:

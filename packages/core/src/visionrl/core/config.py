@@ -3,34 +3,46 @@
 A paper package nests them so the flags stay flat (`--max-steps`, not `--run.max-steps`):
 
     @dataclass(frozen=True)
-    class TrainConfig:
+    class TrainConfig(Checked):
         run: FlatRunArgs
         beta: float = 0.0
         '''KL coefficient β (Eq. 3).'''
+        RANGES = {"beta": NON_NEGATIVE}
 
-`validate_run_args` checks what tyro cannot (values that depend on the machine or the file system) and
-raises `UserError` naming the flag; call it right after parsing, before anything heavy happens.
+Value ranges live with each dataclass (`RANGES`, `problems()`; see `visionrl.core.checks`) and are checked by
+`parse_config` before anything heavy happens. `validate_run_args` checks what depends on this machine or its
+file system (GPUs, core count, the `--resume` file) and raises `UserError` naming the flag.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 import tyro
 from visionrl.core.checkpoints import check_checkpoint
+from visionrl.core.checks import NON_NEGATIVE, POSITIVE, Checked, Range
 from visionrl.core.errors import UserError
-from visionrl.core.hparams import GRPOConfig, SFTConfig
 
 # The precisions Lightning accepts that make sense for these models; "16-mixed" needs a GPU.
 PRECISIONS = ("32-true", "bf16-mixed", "bf16-true", "16-mixed")
 
 
 @dataclass(frozen=True, kw_only=True)
-class RunArgs:
+class RunArgs(Checked):
     """Flags every train CLI shares."""
+
+    RANGES: ClassVar[dict[str, Range]] = {
+        "max_steps": POSITIVE, "devices": POSITIVE, "num_nodes": POSITIVE, "seed": NON_NEGATIVE,
+        "save_every_n_steps": POSITIVE, "log_every_n_steps": POSITIVE, "eval_every": NON_NEGATIVE,
+        "threads": POSITIVE}
+
+    def problems(self) -> Iterator[tuple[str, str]]:
+        if self.precision not in PRECISIONS:
+            yield "precision", f"is not supported; choose one of {', '.join(PRECISIONS)}"
 
     model: str = "demo"
     """Policy to train: a Hugging Face hub id, a local model directory, or "demo" (a tiny offline model)."""
@@ -49,7 +61,10 @@ class RunArgs:
     precision: str = "32-true"
     """Numeric precision: 32-true, bf16-mixed, bf16-true, or 16-mixed (GPU only)."""
     seed: int = 0
-    """Random seed for weights, sampling and data order (identical on every rank)."""
+    """Random seed for weights, sampling and data order (identical on every rank; >= 0)."""
+    eval_every: int = 0
+    """Also run the held-out evaluation every N training steps (0: only before and after training); the
+    numbers go to TensorBoard as `eval/<benchmark>/<metric>` and to metrics.json as `step_<N>`."""
     resume: str | None = None
     """Resume from a Lightning checkpoint: a path, or "last" for <output-dir>/checkpoints/last.ckpt."""
     push_to_hub: str | None = None
@@ -68,8 +83,10 @@ class RunArgs:
 
 
 @dataclass(frozen=True, kw_only=True)
-class EvalArgs:
+class EvalArgs(Checked):
     """Flags every eval CLI shares."""
+
+    RANGES: ClassVar[dict[str, Range]] = {"limit": POSITIVE, "batch_size": POSITIVE, "seed": NON_NEGATIVE}
 
     model: str = "demo"
     """Model to evaluate: a Hugging Face hub id, a local model directory, or "demo"."""
@@ -82,7 +99,27 @@ class EvalArgs:
     batch_size: int = 8
     """Prompts per forward/generate call."""
     seed: int = 0
-    """Random seed for sampling and subsetting."""
+    """Random seed for sampling and subsetting (>= 0)."""
+
+
+@dataclass(frozen=True)
+class DataArgs(Checked):
+    """Where training prompts and the held-out set come from (`--data` names the training source); a paper
+    package extends it with its own column maps."""
+
+    RANGES: ClassVar[dict[str, Range]] = {"limit": POSITIVE, "eval_size": POSITIVE, "shapes_train_size": POSITIVE}
+
+    split: str = "train"
+    """Split of a hub dataset."""
+    limit: int | None = None
+    """Train on at most this many records (None: all; applies to `shapes` too)."""
+    eval_data: str | None = None
+    """Held-out set (hub id or local dir); default: the last `eval_size` records of `--data` (shapes: a
+    separate held-out world)."""
+    eval_size: int = 64
+    """Held-out records evaluated greedily before and after training."""
+    shapes_train_size: int = 2000
+    """Generated training records when `--data shapes`."""
 
 
 # Nest as `run: FlatRunArgs` / `eval: FlatEvalArgs` to keep the contract's flat flag names.
@@ -91,22 +128,8 @@ FlatEvalArgs = Annotated[EvalArgs, tyro.conf.OmitArgPrefixes]
 
 
 def validate_run_args(run: RunArgs) -> None:
-    """Raise `UserError` naming the flag if `run` cannot work on this machine; otherwise return None."""
-    for flag, value in (
-        ("--max-steps", run.max_steps),
-        ("--devices", run.devices),
-        ("--num-nodes", run.num_nodes),
-        ("--save-every-n-steps", run.save_every_n_steps),
-        ("--log-every-n-steps", run.log_every_n_steps),
-        ("--threads", 1 if run.threads is None else run.threads),
-    ):
-        if value <= 0:
-            raise UserError(f"{flag} must be a positive integer, got {value}.")
-    if run.precision not in PRECISIONS:
-        raise UserError(
-            f"--precision {run.precision!r} is not supported; choose one of {', '.join(PRECISIONS)}."
-        )
-
+    """Raise `UserError` naming the flag if `run` cannot work on this machine; otherwise return None.
+    (Value ranges were checked at parse time, `visionrl.core.checks`.)"""
     use_gpu, available = _hardware(run.accelerator)
     if run.strategy == "fsdp" and not use_gpu:
         raise UserError("--strategy fsdp needs GPUs; use ddp on CPU.")
@@ -147,25 +170,3 @@ def _check_resume(run: RunArgs) -> None:
             # A directory is fine: FSDP sharded checkpoints are directories.
             raise UserError(f"--resume {run.resume}: no such checkpoint file or directory.")
     check_checkpoint(path)  # before any model is built: a bad or unsafe file fails fast
-
-
-def validate_grpo(g: GRPOConfig, prefix: str = "--grpo") -> None:
-    """Raise `UserError` naming the flag for GRPO settings that cannot work (every GRPO CLI shares these)."""
-    checks = [(g.num_generations >= 2, f"{prefix}.num-generations must be at least 2 (GRPO compares a group)"),
-              (g.prompts_per_step > 0, f"{prefix}.prompts-per-step must be positive"),
-              (g.micro_batch_size > 0 and g.gen_batch_size > 0, f"{prefix} batch sizes must be positive"),
-              (g.sampling.max_new_tokens > 0, f"{prefix}.sampling.max-new-tokens must be positive"),
-              (g.sampling.temperature > 0, f"{prefix}.sampling.temperature must be positive"),
-              (0 < g.sampling.top_p <= 1, f"{prefix}.sampling.top-p must be in (0, 1]"),
-              (g.optim.lr > 0, f"{prefix}.optim.lr must be positive")]
-    for ok, msg in checks:
-        if not ok:
-            raise UserError(msg)
-
-
-def validate_sft(s: SFTConfig, prefix: str = "--sft") -> None:
-    """Raise `UserError` naming the flag for SFT settings that cannot work."""
-    if s.batch_size <= 0 or s.micro_batch_size <= 0:
-        raise UserError(f"{prefix} batch sizes must be positive")
-    if s.optim.lr <= 0:
-        raise UserError(f"{prefix}.optim.lr must be positive")

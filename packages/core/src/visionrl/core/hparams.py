@@ -3,16 +3,38 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import ClassVar, Literal
+
+from visionrl.core.checks import (
+    HALF_OPEN_UNIT,
+    NON_NEGATIVE,
+    POSITIVE,
+    PROBABILITY_OPEN,
+    UNIT,
+    Checked,
+    Range,
+)
 
 Schedule = Literal["constant", "cosine", "linear"]
 Dtype = Literal["float32", "bfloat16", "float16"]
+AttnImplementation = Literal["eager", "sdpa", "flash_attention_2", "flash_attention_3", "flex_attention"]
+# Literals spelled here and keyed registries in `losses`/`lit` (torch) must agree: tests/core/test_checks.py.
+LossAgg = Literal["grpo", "bnpo", "dr_grpo", "dapo"]
+KLKind = Literal["k1", "k2", "k3", "low_var_kl"]
+AdvScale = Literal["group", "batch", "none"]
+HeadKind = Literal["linear", "mlp"]
+HeadActivation = Literal["none", "relu", "gelu", "silu", "tanh"]
+DPOLoss = Literal["sigmoid", "ipo"]
 
 
 @dataclass(frozen=True)
-class SamplingParams:
+class SamplingParams(Checked):
     """Sampling settings of a rollout."""
+
+    RANGES: ClassVar[dict[str, Range]] = {"temperature": POSITIVE, "top_p": PROBABILITY_OPEN, "top_k": NON_NEGATIVE,
+                                          "max_new_tokens": POSITIVE}
 
     temperature: float = 1.0
     """Softmax temperature (T); the training forward divides logits by the same T."""
@@ -27,8 +49,12 @@ class SamplingParams:
 
 
 @dataclass(frozen=True)
-class OptimConfig:
+class OptimConfig(Checked):
     """AdamW and its learning-rate schedule."""
+
+    RANGES: ClassVar[dict[str, Range]] = {"lr": POSITIVE, "weight_decay": NON_NEGATIVE, "betas": HALF_OPEN_UNIT,
+                                          "warmup_steps": NON_NEGATIVE, "min_lr_ratio": UNIT,
+                                          "max_grad_norm": NON_NEGATIVE}
 
     lr: float = 1e-6
     """Peak learning rate."""
@@ -41,17 +67,20 @@ class OptimConfig:
     min_lr_ratio: float = 0.0
     """Floor of cosine/linear decay as a fraction of `lr`."""
     max_grad_norm: float = 1.0
-    """Gradient clipping by global norm (0 = off)."""
+    """Gradient clipping by global norm (0 = off; a negative limit would flip the gradient's sign)."""
 
 
 @dataclass(frozen=True)
-class LoadOptions:
+class LoadOptions(Checked):
     """How to load a VLM."""
+
+    RANGES: ClassVar[dict[str, Range]] = {"lora_r": NON_NEGATIVE, "lora_alpha": POSITIVE, "lora_dropout": HALF_OPEN_UNIT}
 
     dtype: Dtype = "float32"
     """Weights dtype."""
-    attn_implementation: str | None = None
-    """`eager`, `sdpa` or `flash_attention_2`; None lets transformers choose."""
+    attn_implementation: AttnImplementation | None = None
+    """`eager`, `sdpa`, `flash_attention_2`, `flash_attention_3` or `flex_attention`; None lets transformers
+    choose."""
     gradient_checkpointing: bool = False
     """Activation checkpointing of the decoder (saves memory, costs ~30% speed)."""
     freeze_vision: bool = False
@@ -66,8 +95,19 @@ class LoadOptions:
 
 
 @dataclass(frozen=True)
-class GRPOConfig:
+class GRPOConfig(Checked):
     """GRPO hyper-parameters (EasyR1 / TRL names in brackets)."""
+
+    RANGES: ClassVar[dict[str, Range]] = {
+        "num_generations": Range(2), "prompts_per_step": POSITIVE, "beta": NON_NEGATIVE,
+        "clip_low": HALF_OPEN_UNIT, "clip_high": NON_NEGATIVE, "clip_dual": Range(1, lo_open=True),
+        "adv_eps": POSITIVE, "ppo_epochs": POSITIVE, "mini_batches": POSITIVE, "micro_batch_size": POSITIVE,
+        "gen_batch_size": POSITIVE, "log_samples_every": NON_NEGATIVE}
+
+    def problems(self) -> Iterator[tuple[str, str]]:
+        rows = self.prompts_per_step * self.num_generations
+        if self.mini_batches > rows:
+            yield "mini_batches", f"must be at most the {rows} completions of a rollout step (prompts × G)"
 
     num_generations: int = 8
     """G, completions per prompt [rollout.n / num_generations]."""
@@ -77,16 +117,19 @@ class GRPOConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     beta: float = 0.0
     """β, KL coefficient (KL as a loss term); 0 = no reference model."""
-    kl_kind: Literal["k1", "k2", "k3", "low_var_kl"] = "low_var_kl"
+    kl_kind: KLKind = "low_var_kl"
     clip_low: float = 0.2
     """ε_low of the PPO clip."""
     clip_high: float = 0.2
     """ε_high (clip-higher when > ε_low)."""
     clip_dual: float | None = None
-    """Dual-clip constant c for A < 0 (EasyR1: 3.0); None = off."""
-    loss_agg: Literal["grpo", "bnpo", "dr_grpo", "dapo"] = "grpo"
-    adv_scale: Literal["group", "batch", "none"] = "group"
+    """Dual-clip constant c > 1 for A < 0 (EasyR1: 3.0); None = off."""
+    loss_agg: LossAgg = "grpo"
+    """Loss aggregation, a key of `losses.AGGREGATIONS` (see `losses/policy.py`)."""
+    adv_scale: AdvScale = "group"
+    """Advantage scaling: group std (GRPO), batch std, or none (Dr. GRPO)."""
     adv_eps: float = 1e-6
+    """ε added to the std of the advantage denominator (> 0)."""
     ppo_epochs: int = 1
     """Passes over each rollout."""
     mini_batches: int = 1
@@ -106,8 +149,10 @@ class GRPOConfig:
 
 
 @dataclass(frozen=True)
-class SFTConfig:
+class SFTConfig(Checked):
     """SFT hyper-parameters."""
+
+    RANGES: ClassVar[dict[str, Range]] = {"batch_size": POSITIVE, "micro_batch_size": POSITIVE}
 
     batch_size: int = 32
     """Examples per optimiser step and device."""
@@ -119,22 +164,27 @@ class SFTConfig:
 
 
 @dataclass(frozen=True)
-class RewardHeadConfig:
+class RewardHeadConfig(Checked):
     """The scalar head on top of the backbone's last hidden state (a key of `lit.reward_model.HEADS`)."""
 
-    kind: str = "linear"
+    RANGES: ClassVar[dict[str, Range]] = {"layers": POSITIVE, "hidden": POSITIVE}
+
+    kind: HeadKind = "linear"
     """`linear` (one d_model → 1 projection) or `mlp`."""
     layers: int = 2
     """Linear layers of the `mlp` head, the output layer included (≥ 1)."""
     hidden: int | None = None
     """Width of the `mlp` head's hidden layers; None = the backbone's hidden size."""
-    activation: str = "gelu"
-    """Non-linearity between `mlp` layers: relu, gelu, silu or tanh."""
+    activation: HeadActivation = "gelu"
+    """Non-linearity between `mlp` layers: none, relu, gelu, silu or tanh."""
 
 
 @dataclass(frozen=True)
-class RewardModelConfig:
+class RewardModelConfig(Checked):
     """Bradley-Terry reward-model hyper-parameters."""
+
+    RANGES: ClassVar[dict[str, Range]] = {"batch_size": POSITIVE, "micro_batch_size": POSITIVE,
+                                          "center_coef": NON_NEGATIVE}
 
     batch_size: int = 32
     """Preference pairs per optimiser step and device."""
@@ -149,8 +199,11 @@ class RewardModelConfig:
 
 
 @dataclass(frozen=True)
-class DPOConfig:
+class DPOConfig(Checked):
     """DPO / IPO hyper-parameters (TRL names)."""
+
+    RANGES: ClassVar[dict[str, Range]] = {"batch_size": POSITIVE, "micro_batch_size": POSITIVE, "beta": POSITIVE,
+                                          "label_smoothing": Range(0, 0.5, hi_open=True)}
 
     batch_size: int = 32
     """Preference pairs per optimiser step and device."""
@@ -159,7 +212,7 @@ class DPOConfig:
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=5e-7, schedule="linear"))
     beta: float = 0.1
     """β, the KL strength (τ in IPO)."""
-    loss_type: Literal["sigmoid", "ipo"] = "sigmoid"
+    loss_type: DPOLoss = "sigmoid"
     """A key of `losses.DPO_LOSSES`."""
     label_smoothing: float = 0.0
     """ε, assumed label-flip probability (conservative DPO; sigmoid only)."""

@@ -1,67 +1,112 @@
-"""The part of every train CLI after parsing: load the model, fit, export, write metrics, push.
+"""Core's train runner: everything a train CLI does after parsing, for every paper package.
 
-Paper packages build their LightningModule and call `fit_and_export`; the output-directory contract
-(config.yaml, tensorboard/, checkpoints/, model/, samples.jsonl, metrics.json) is honoured here once.
+    recipe = my_package.method.recipe(cfg)          # what is paper-specific (visionrl.core.recipe)
+    train(recipe, cfg, run=cfg.run, algo=cfg.grpo, load=cfg.load)
+
+`train` checks the machine and the output folder, reads the data (a bad row fails before the model loads),
+loads the policy, builds the method and the module that `algo`'s type selects (`MODULES`), fits with
+checkpointing, pre-emption and periodic held-out evaluation, exports `<output_dir>/model` with its card,
+writes `metrics.json` and pushes when asked. The output-directory contract (config.yaml, tensorboard/,
+checkpoints/, model/, samples.jsonl, metrics.json) is honoured here once.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from visionrl.core.checkpoints import resolve_resume
 from visionrl.core.cli import build_trainer, prepare_output_dir
 from visionrl.core.config import RunArgs, validate_run_args
-from visionrl.core.errors import UserError
+from visionrl.core.evaluation.models import check_model_source, load_model
+from visionrl.core.evaluation.outputs import write_json
 from visionrl.core.hub import ModelCardInfo
+from visionrl.core.recipe import Method, Recipe
 
 
-def load_policy(run: RunArgs, options: Any) -> Any:
-    """Resolve `--model` (`demo` builds/caches the demo model) and load it; errors name the flag."""
-    from huggingface_hub.errors import StrictDataclassError
-    from visionrl.core.demo import resolve_model
-    from visionrl.core.vlm.model import LoadOptions, ModelLoadError, load_vlm
+def train(recipe: Recipe, config: Any, *, run: RunArgs, algo: Any, load: Any = None) -> dict[str, Any]:
+    """Run `recipe` with the algorithm config `algo` (GRPO, SFT, DPO or reward model); returns metrics.json."""
+    start(run)
+    splits = recipe.data()
+    vlm = load_policy(run, load)
+    method = recipe.build(vlm, splits)
+    out = open_output_dir(run, config)
+    module = build_module(algo, vlm, method, run, out)
+    card = ModelCardInfo(base_model=run.model, datasets=[run.data], method=recipe.method, paper=recipe.paper,
+                         hyperparameters={**recipe.hyperparameters, type(algo).__name__: _flat(algo),
+                                          "seed": run.seed, "max_steps": run.max_steps})
+    from visionrl.core.lit.callbacks import PeriodicEval
 
-    path = resolve_model(run.model)
-    local = Path(path).expanduser()
-    if local.exists():
-        path = str(local)
-    elif path.startswith(("/", ".", "~")):
-        raise UserError(f"--model {run.model}: no such model folder")
-    elif "/" not in path:
-        raise UserError(f"--model {run.model!r} is neither a local model folder nor a hub id (owner/name)")
-    opts = options if options is not None else LoadOptions()
-    if run.trust_remote_code and not opts.trust_remote_code:
-        opts = dataclasses.replace(opts, trust_remote_code=True)
-    try:
-        return load_vlm(path, opts)
-    except ModelLoadError as err:
-        if not opts.trust_remote_code and "trust_remote_code" in str(err.__cause__):
-            raise UserError(f"--model {run.model} needs to run code from its repo; pass --trust-remote-code "
-                            "only if you trust that code") from err
-        raise UserError(f"--model: {err}") from err
-    except StrictDataclassError as err:  # transformers' config classes validate their fields
-        cause = err.__cause__ or err
-        raise UserError(f"--model {run.model}: invalid config.json ({_first_line(cause)})") from err
-    except OSError as err:  # config and processor loaded, weights did not (e.g. only pickled .bin files)
-        raise UserError(f"--model {run.model}: cannot load safetensors weights ({_first_line(err)})") from err
+    callbacks = [PeriodicEval(method.benchmark, run.eval_every), *method.callbacks]
+    return fit_and_export(run, module, card=card, callbacks=callbacks)
 
 
-def _first_line(err: BaseException) -> str:
-    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+# ---- modules by algorithm config ------------------------------------------------------------------
+def _grpo(vlm: Any, cfg: Any, m: Method, run: RunArgs, out: Path) -> Any:
+    from visionrl.core.lit.grpo import GRPOModule
+
+    assert m.prompt_fn is not None and m.rewards, "a GRPO method needs prompt_fn and rewards"
+    return GRPOModule(vlm, cfg, m.rewards, m.train, m.prompt_fn, max_steps=run.max_steps, seed=run.seed,
+                      advantage_fn=m.advantage_fn, eval_fn=m.evaluate, eval_records=m.heldout,
+                      samples_path=out / "samples.jsonl")
 
 
+def _sft(vlm: Any, cfg: Any, m: Method, run: RunArgs, out: Path) -> Any:
+    from visionrl.core.lit.sft import SFTModule
+
+    return SFTModule(vlm, cfg, m.train, max_steps=run.max_steps, seed=run.seed, eval_fn=m.evaluate,
+                     eval_records=m.heldout)
+
+
+def _pairs(module_cls: Callable[..., Any]) -> Callable[..., Any]:
+    def build(vlm: Any, cfg: Any, m: Method, run: RunArgs, out: Path) -> Any:
+        extra = {"prompt_fn": m.prompt_fn} if m.prompt_fn is not None else {}
+        return module_cls(vlm, cfg, m.train, max_steps=run.max_steps, seed=run.seed, eval_fn=m.evaluate,
+                          eval_records=m.heldout, **extra)
+
+    return build
+
+
+def _dpo(*args: Any) -> Any:
+    from visionrl.core.lit.dpo import DPOModule
+
+    return _pairs(DPOModule)(*args)
+
+
+def _reward_model(*args: Any) -> Any:
+    from visionrl.core.lit.reward_model import RewardModelModule
+
+    return _pairs(RewardModelModule)(*args)
+
+
+MODULES: dict[str, Callable[[Any, Any, Method, RunArgs, Path], Any]] = {
+    "GRPOConfig": _grpo, "SFTConfig": _sft, "DPOConfig": _dpo, "RewardModelConfig": _reward_model}
+"""Algorithm config class name -> the LightningModule that trains it (class names keep this torch-free)."""
+
+
+def build_module(algo: Any, vlm: Any, method: Method, run: RunArgs, out: Path) -> Any:
+    name = type(algo).__name__
+    assert name in MODULES, f"no module trains a {name}; known: {', '.join(MODULES)}"
+    return MODULES[name](vlm, algo, method, run, out)
+
+
+# ---- the steps ------------------------------------------------------------------------------------
 def start(run: RunArgs) -> None:
-    """Validate shared flags and seed everything (before any model is built)."""
+    """Machine checks and seeding, before any data or model is read."""
     import lightning as L
     import torch
 
     validate_run_args(run)
+    check_model_source(run.model)
     torch.set_num_threads(run.threads or max(1, (os.cpu_count() or 1) // run.devices))
     L.seed_everything(run.seed, workers=True, verbose=False)
+
+
+def load_policy(run: RunArgs, options: Any) -> Any:
+    """The policy `--model` names (`demo` builds/caches the demo model); errors name the flag."""
+    return load_model(run.model, options, trust_remote_code=run.trust_remote_code)
 
 
 def open_output_dir(run: RunArgs, config: Any) -> Path:
@@ -70,17 +115,20 @@ def open_output_dir(run: RunArgs, config: Any) -> Path:
     return prepare_output_dir(run, config)
 
 
-def fit_and_export(run: RunArgs, module: Any, *, trainer_steps: int, data_steps: int, card: ModelCardInfo,
+def fit_and_export(run: RunArgs, module: Any, *, card: ModelCardInfo, callbacks: Sequence[Any] = (),
                    wrap_classes: set[type] | None = None) -> dict[str, Any]:
     """Fit (resuming when asked), export `<output_dir>/model`, write `metrics.json`, push when asked."""
+    from visionrl.core.checkpoints import resolve_resume
     from visionrl.core.cli import decoder_layer_classes
     from visionrl.core.hub import export_model, push_to_hub
     from visionrl.core.lit.datamodules import StepDataModule
 
-    trainer = build_trainer(run, max_steps=trainer_steps, find_unused_parameters=True,
+    trainer = build_trainer(run, max_steps=module.trainer_steps, find_unused_parameters=True,
+                            callbacks=callbacks,
                             fsdp_wrap_classes=wrap_classes or decoder_layer_classes(module.vlm.model))
     # weights_only=True also for strategies that bypass the checkpoint IO (validate_run_args checked the file).
-    trainer.fit(module, datamodule=StepDataModule(data_steps), ckpt_path=resolve_resume(run), weights_only=True)
+    trainer.fit(module, datamodule=StepDataModule(module.total_steps), ckpt_path=resolve_resume(run),
+                weights_only=True)
     # ModelCheckpoint only writes every `save_every_n_steps`; the final state must be resumable too.
     trainer.save_checkpoint(run.output_dir / "checkpoints" / "last.ckpt", weights_only=False)
     metrics = dict(module.eval_results)
@@ -89,13 +137,13 @@ def fit_and_export(run: RunArgs, module: Any, *, trainer_steps: int, data_steps:
     # Gathered on every rank (a collective under FSDP), written by rank 0 only.
     state = trainer.strategy.lightning_module_state_dict()
     if trainer.global_rank == 0:
-        state = {k.removeprefix("policy."): v for k, v in state.items() if k.startswith("policy.")}
+        policy_state = {k.removeprefix("policy."): v for k, v in state.items() if k.startswith("policy.")}
         model = module.vlm.model
-        if hasattr(model, "merge_and_unload"):  # LoRA: export merged full weights
-            model, state = model.merge_and_unload(), None
+        if hasattr(model, "merge_and_unload"):  # LoRA (peft): export merged full weights
+            model, policy_state = model.merge_and_unload(), None
         card = dataclasses.replace(card, metrics={k: metrics[k] for k in ("before", "after") if k in metrics})
-        out = export_model(model, module.vlm.processor, run.output_dir / "model", card, state_dict=state)
-        _write_json(run.output_dir / "metrics.json", metrics)
+        out = export_model(model, module.vlm.processor, run.output_dir / "model", card, state_dict=policy_state)
+        write_json(run.output_dir / "metrics.json", metrics)
         if run.push_to_hub:
             url = push_to_hub(out, run.push_to_hub, commit_message=f"{card.method} ({card.paper})")
             print(f"pushed to {url}")
@@ -103,7 +151,7 @@ def fit_and_export(run: RunArgs, module: Any, *, trainer_steps: int, data_steps:
     return metrics
 
 
-def _write_json(path: Path, payload: dict[str, Any]) -> None:
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True))
-    os.replace(tmp, path)
+def _flat(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj):
+        return {f.name: _flat(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    return obj

@@ -1,7 +1,8 @@
 """Faithfulness (think ≡ answer): which option the reasoning concludes, by a rule judge or an LLM judge,
 compared with the final answer; agreement between several judges (strict agreement, Fleiss' κ).
 
-A judge is any callable `judge(items) -> list[Verdict]` with a `name`. NONE (the reasoning commits to no
+A judge is core's `Judge` (`visionrl.core.evaluation.judges`): `judge(items) -> list[Verdict]` with a
+`name`; `make_judge` resolves `rule`, `self` or a model id into one. NONE (the reasoning commits to no
 option, or the verdict cannot be parsed) counts as inconsistent (robustness-cot.md §1.4, [R]).
 Consistency is computed here from the judge's `reasoning_choice` and the parsed answer, not taken from
 the judge's own "consistent" field, so every judge is held to one definition (the field is kept in `raw`).
@@ -13,7 +14,9 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
+
+from visionrl.core.evaluation.judges import Judge as CoreJudge
 
 NONE = "NONE"
 
@@ -37,10 +40,7 @@ class Verdict:
     raw: str = ""
 
 
-class Judge(Protocol):
-    name: str
-
-    def __call__(self, items: Sequence[JudgeItem]) -> list[Verdict]: ...
+Judge = CoreJudge[JudgeItem, Verdict]
 
 
 def is_consistent(choice: str, answer: str | None) -> bool:
@@ -125,32 +125,44 @@ def parse_verdict(text: str, letters: Sequence[str]) -> Verdict:
     return Verdict(choice if choice in letters else NONE, parsed=True, raw=text)
 
 
-class LLMJudge:
-    """Any local or hub VLM/LLM (through the core wrapper) answering the recommended judge prompt greedily.
+def LLMJudge(vlm: Any, name: str = "llm", *, batch_size: int = 16, max_new_tokens: int = 64) -> Judge:  # noqa: N802
+    """Any local or hub VLM/LLM answering the recommended judge prompt greedily (core's `GenerativeJudge`:
+    verdicts are cached by prompt, so re-judging the same reasoning costs nothing)."""
+    from visionrl.core.chat import Prompt
+    from visionrl.core.evaluation.judges import GenerativeJudge
+    from visionrl.core.hparams import SamplingParams
+    from visionrl.robustness.prompts import judge_prompt
 
-    Verdicts are cached by their prompt, so re-judging the same reasoning (a training callback, duplicate
-    completions in a GRPO group) costs nothing.
-    """
+    return GenerativeJudge(
+        vlm,
+        name=name,
+        render=lambda it: Prompt([judge_prompt(it.question, it.options, it.think, it.answer or "")]),
+        parse=lambda text, it: parse_verdict(text, list(it.options)),
+        sampling=SamplingParams(do_sample=False, max_new_tokens=max_new_tokens),
+        batch_size=batch_size,
+    )
 
-    def __init__(self, vlm: Any, name: str = "llm", *, batch_size: int = 16, max_new_tokens: int = 64):
-        self.vlm, self.name = vlm, name
-        self.batch_size, self.max_new_tokens = batch_size, max_new_tokens
-        self.cache: dict[str, Verdict] = {}
 
-    def __call__(self, items: Sequence[JudgeItem]) -> list[Verdict]:
-        from visionrl.core.chat import Prompt
-        from visionrl.core.rollout import SamplingParams, generate_texts
-        from visionrl.robustness.prompts import judge_prompt
+def make_judge(
+    spec: str,
+    *,
+    flag: str,
+    evaluated: Any,
+    batch_size: int = 16,
+    max_new_tokens: int = 64,
+    loaded: dict[str, Any] | None = None,
+) -> Judge:
+    """The judge `spec` names: `rule`, `self` (the evaluated model) or a model id (loaded once per name)."""
+    from visionrl.core.evaluation.judges import resolve_judge
 
-        texts = [judge_prompt(it.question, it.options, it.think, it.answer or "") for it in items]
-        todo = sorted({t for t in texts if t not in self.cache})
-        if todo:
-            greedy = SamplingParams(do_sample=False, max_new_tokens=self.max_new_tokens)
-            outs = generate_texts(self.vlm, [Prompt([t]) for t in todo], greedy, batch_size=self.batch_size)
-            letters_of = {t: it.options for t, it in zip(texts, items)}
-            for t, out in zip(todo, outs):
-                self.cache[t] = parse_verdict(out, list(letters_of[t]))
-        return [self.cache[t] for t in texts]
+    return resolve_judge(
+        spec,
+        flag=flag,
+        evaluated=evaluated,
+        rule=RuleJudge(),
+        loaded=loaded,
+        make=lambda vlm, name: LLMJudge(vlm, name, batch_size=batch_size, max_new_tokens=max_new_tokens),
+    )
 
 
 # ---- agreement between judges ---------------------------------------------------------------------------

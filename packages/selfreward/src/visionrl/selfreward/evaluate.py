@@ -12,49 +12,15 @@ prompt), answers correctly.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
-import tyro
-from visionrl.core.cli import parse_config, prepare_output_dir, run_cli
-from visionrl.core.config import EvalArgs
-from visionrl.core.errors import UserError
+from visionrl.selfreward.config import EvalConfig
 
 Judge = Callable[[Sequence[str]], list[str]]
-"""A text judge: prompts in, generated texts out (greedy or the paper's judge sampling)."""
-
-
-@dataclass(frozen=True)
-class EvalConfig:
-    """Vision-SR1 evaluation."""
-
-    eval: Annotated[EvalArgs, tyro.conf.OmitArgPrefixes]
-    prompt: Literal["see_think", "cot"] = "see_think"
-    """See-Think for SR1 models, CoT for the Vision-R1 baseline."""
-    judge: str | None = None
-    """LLM judge for answers the rules reject and for LSR: a hub id or local dir (text or VLM), `self`
-    (the evaluated model, text only), or None (rules only; LSR then uses `self`)."""
-    lsr: bool = True
-    """Compute the Language Shortcut Rate (See-Think prompt only)."""
-    strict_description: bool = True
-    """Missing <description> tags give an empty description (off = the whole response)."""
-    max_new_tokens: int = 256
-    judge_max_new_tokens: int = 256
-    split: str = "test"
-    question_column: str = "problem"
-    answer_column: str = "answer"
-    images_column: str = "images"
-    literal_backslash_n: bool = True
-
-
-PRESETS = {"demo": EvalConfig(eval=EvalArgs(model="demo", data="shapes", output_dir=Path("outputs/selfreward-eval"),
-                                            limit=200, batch_size=64), max_new_tokens=64, judge_max_new_tokens=64),
-           "paper": EvalConfig(eval=EvalArgs(model="LMMs-Lab-Turtle/SelfRewarded-R1-7B", data="zli12321/MMMU",
-                                             output_dir=Path("outputs/selfreward-eval"), batch_size=16),
-                               max_new_tokens=4096, judge_max_new_tokens=2048)}
+"""A text judge: prompts in, generated texts out (a `visionrl.core.evaluation.judges.GenerativeJudge`)."""
 
 
 # ---- pure metrics ------------------------------------------------------------------------------
@@ -145,16 +111,21 @@ def summarize(items: Sequence[ItemResult], benchmark: str, prompt: str = "see_th
     return out
 
 
-# ---- the CLI -----------------------------------------------------------------------------------
-def text_judge(vlm: Any, max_new_tokens: int, batch_size: int, *, paper_sampling: bool) -> Judge:
-    """A judge backed by any VLM/LLM through the core wrapper (text-only prompts)."""
-    from visionrl.core.chat import Prompt
-    from visionrl.core.rollout import SamplingParams, generate_texts
+# ---- the run ------------------------------------------------------------------------------------
+# Official judge sampling (temperature 0.4, top_p 0.4, top_k 32); the self-judge of the demo is greedy.
+PAPER_JUDGE_SAMPLING = {"do_sample": True, "temperature": 0.4, "top_p": 0.4, "top_k": 32}
 
-    # Official judge settings: temperature 0.4, top_p 0.4, top_k 32; greedy for the self-judge demo.
-    sampling = (SamplingParams(do_sample=True, temperature=0.4, top_p=0.4, top_k=32, max_new_tokens=max_new_tokens)
-                if paper_sampling else SamplingParams(do_sample=False, max_new_tokens=max_new_tokens))
-    return lambda prompts: generate_texts(vlm, [Prompt([p]) for p in prompts], sampling, batch_size=batch_size)
+
+def text_judge(vlm: Any, name: str, max_new_tokens: int, batch_size: int, *, paper_sampling: bool) -> Judge:
+    """A judge backed by any VLM/LLM through core's judge home (text-only prompts, cached)."""
+    from visionrl.core.chat import Prompt
+    from visionrl.core.evaluation.judges import GenerativeJudge
+    from visionrl.core.hparams import SamplingParams
+
+    sampling = SamplingParams(max_new_tokens=max_new_tokens,
+                              **(PAPER_JUDGE_SAMPLING if paper_sampling else {"do_sample": False}))
+    return GenerativeJudge(vlm, name=name, render=lambda p: Prompt([p]), parse=lambda text, _: text,
+                           sampling=sampling, batch_size=batch_size)
 
 
 def load_benchmark(cfg: EvalConfig) -> tuple[str, list[Any]]:
@@ -169,50 +140,34 @@ def load_benchmark(cfg: EvalConfig) -> tuple[str, list[Any]]:
 
 
 def run_eval(cfg: EvalConfig, *, judge: Judge | None = None, lsr_judge: Judge | None = None) -> dict[str, float]:
+    """Load data, model and judge (checked before anything loads), grade, write metrics.json,
+    predictions.jsonl and config.yaml together; returns the metrics."""
     import torch
-    from visionrl.core.config import RunArgs
+    from visionrl.core.evaluation.judges import check_judge_specs, resolve_judge
+    from visionrl.core.evaluation.models import check_model_source, eval_model
+    from visionrl.core.evaluation.outputs import write_results
     from visionrl.core.rollout import SamplingParams, generate_texts
-    from visionrl.core.runner import load_policy
     from visionrl.selfreward.prompts import cot_prompt, see_think_prompt
 
+    check_model_source(cfg.eval.model)
+    check_judge_specs([cfg.judge] if cfg.judge else [], "--judge")
     torch.manual_seed(cfg.eval.seed)
-    out = prepare_output_dir(cfg.eval, cfg)
     name, records = load_benchmark(cfg)
-    vlm = load_policy(RunArgs(model=cfg.eval.model, max_steps=1), None)
-    vlm.model.eval()
+    vlm = eval_model(cfg.eval.model)
     make = (lambda r: see_think_prompt(r.question, list(r.images), literal_backslash_n=cfg.literal_backslash_n)) \
         if cfg.prompt == "see_think" else (lambda r: cot_prompt(r.question, list(r.images)))
     preds = generate_texts(vlm, [make(r) for r in records], SamplingParams(do_sample=False, max_new_tokens=cfg.max_new_tokens),
                            batch_size=cfg.eval.batch_size)
+
+    def make_judge(jvlm: Any, jname: str) -> Judge:
+        return text_judge(jvlm, jname, cfg.judge_max_new_tokens, cfg.eval.batch_size, paper_sampling=jname != "self")
+
     if judge is None and cfg.judge is not None:
-        jvlm = vlm if cfg.judge == "self" else load_policy(RunArgs(model=cfg.judge, max_steps=1), None)
-        judge = text_judge(jvlm, cfg.judge_max_new_tokens, cfg.eval.batch_size, paper_sampling=cfg.judge != "self")
+        judge = resolve_judge(cfg.judge, flag="--judge", evaluated=vlm, make=make_judge)
     if lsr_judge is None and cfg.lsr and cfg.prompt == "see_think":
-        lsr_judge = judge or text_judge(vlm, cfg.judge_max_new_tokens, cfg.eval.batch_size, paper_sampling=False)
+        lsr_judge = judge or make_judge(vlm, "self")
     items = score_items(records, preds, judge=judge, lsr_judge=lsr_judge if cfg.lsr else None,
                         strict_description=cfg.strict_description)
     metrics = summarize(items, name, cfg.prompt)
-    with (out / "predictions.jsonl").open("w", encoding="utf-8") as f:
-        for it in items:
-            f.write(json.dumps(it.__dict__, ensure_ascii=False) + "\n")
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
+    write_results(cfg.eval.output_dir, cfg, metrics, [asdict(it) for it in items])
     return metrics
-
-
-def _main(args: list[str] | None = None) -> None:
-    cfg = parse_config(EvalConfig, PRESETS, args=args, prog="selfreward-eval",
-                       description="Evaluate a checkpoint the Vision-SR1 way: accuracy, LLM judge, Language Shortcut Rate.")
-    if cfg.eval.limit is not None and cfg.eval.limit <= 0:
-        raise UserError("--limit must be positive")
-    if cfg.eval.batch_size <= 0:
-        raise UserError("--batch-size must be positive")
-    metrics = run_eval(cfg)
-    print(json.dumps(metrics, indent=2, sort_keys=True))
-
-
-def main() -> None:
-    run_cli(_main)
-
-
-if __name__ == "__main__":
-    main()

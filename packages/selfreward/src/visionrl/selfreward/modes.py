@@ -23,6 +23,7 @@ from visionrl.core.lit.grpo import AdvantageFn, GRPOConfig
 from visionrl.core.losses import group_advantages, multi_channel_advantages
 from visionrl.core.rewards.base import NamedReward, RewardContext
 from visionrl.core.rollout import Rollout, concat_rollouts
+from visionrl.selfreward.config import MODES, Mode
 from visionrl.selfreward.prompts import cot_prompt, see_think_prompt
 from visionrl.selfreward.rewards import (
     SecondPass,
@@ -32,7 +33,6 @@ from visionrl.selfreward.rewards import (
     see_think_format_reward,
     visual_reward_fn,
 )
-from visionrl.selfreward.train import MODES, Mode
 
 
 @dataclass

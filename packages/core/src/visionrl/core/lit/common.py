@@ -151,8 +151,15 @@ def accumulate_and_step(module: Any, rows: Sequence[Any], micro_batch_size: int,
 class HeldOutEval:
     """Mixin for the LightningModules here: greedy held-out evaluation once before training (skipped when
     a resumed checkpoint already holds it) and once after, stored in `eval_results`; the step counter
-    `step_idx` and `eval_results` travel with the checkpoint. Expects `eval_fn`, `eval_records`,
-    `eval_results` and `step_idx` attributes."""
+    `step_idx` (steps done) and `eval_results` travel with the checkpoint. Expects `eval_fn`,
+    `eval_records`, `eval_results`, `step_idx` and `total_steps` (steps planned) attributes.
+
+    Every module counts its own steps under these two names; `trainer_steps` is what the Trainer's
+    `max_steps` must be (optimiser steps, which differ from the module's steps only for GRPO)."""
+
+    @property
+    def trainer_steps(self) -> int:
+        return self.total_steps
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["visionrl"] = {"step": self.step_idx, "eval_results": self.eval_results}

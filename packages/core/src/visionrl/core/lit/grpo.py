@@ -63,11 +63,11 @@ class GRPOModule(HeldOutEval, L.LightningModule):
         self.automatic_optimization = False
         self.vlm, self.policy, self.cfg = vlm, vlm.model, cfg
         self.rewards, self.records, self.prompt_fn = list(rewards), list(records), prompt_fn
-        self.max_rollout_steps, self.seed = max_steps, seed
+        self.total_steps, self.seed = max_steps, seed  # rollout steps
         weights = {r.name: r.weight for r in self.rewards}
         self.advantage_fn = advantage_fn or (lambda ro, rw, ctx, c: weighted_sum_advantages(ro, rw, ctx, c, weights))
         self.eval_fn, self.eval_records, self.samples_path = eval_fn, list(eval_records), samples_path
-        self.rollout_step = 0
+        self.step_idx = 0  # rollout steps done (each is `optimizer_steps_per_rollout` optimiser steps)
         self.eval_results: dict[str, dict[str, float]] = {}
         self._ref: list[torch.nn.Module] = []  # a list keeps it out of state_dict, DDP and checkpoints
         if cfg.beta > 0 and not hasattr(self.policy, "disable_adapter"):
@@ -77,9 +77,14 @@ class GRPOModule(HeldOutEval, L.LightningModule):
     def optimizer_steps_per_rollout(self) -> int:
         return self.cfg.ppo_epochs * self.cfg.mini_batches
 
+    @property
+    def trainer_steps(self) -> int:
+        """The Trainer's `max_steps`: Lightning counts optimiser steps, this module rollout steps."""
+        return self.total_steps * self.optimizer_steps_per_rollout
+
     def configure_optimizers(self):
         opt, sched = build_optimizer(list(self.policy.parameters()), self.cfg.optim,
-                                     self.max_rollout_steps * self.optimizer_steps_per_rollout)
+                                     self.trainer_steps)
         return [opt], [{"scheduler": sched, "interval": "step"}]
 
     def on_fit_start(self) -> None:
@@ -90,7 +95,7 @@ class GRPOModule(HeldOutEval, L.LightningModule):
 
     # ---- the step ----------------------------------------------------------------------------
     def training_step(self, batch: Any, batch_idx: int) -> None:
-        step, t0 = self.rollout_step, time.perf_counter()
+        step, t0 = self.step_idx, time.perf_counter()
         rollout, ctx = self.sample(step)
         rewards = self.score(rollout, ctx, step)
         train_rows, adv = self.advantage_fn(rollout, rewards, ctx, self.cfg)
@@ -98,7 +103,7 @@ class GRPOModule(HeldOutEval, L.LightningModule):
         self.log_step(rollout, rewards, stats, time.perf_counter() - t0, ctx)
         if self.samples_path is not None and self.cfg.log_samples_every and step % self.cfg.log_samples_every == 0:
             self.write_samples(rollout, rewards, step)
-        self.rollout_step += 1
+        self.step_idx += 1
 
     def sample(self, step: int) -> tuple[Rollout, RewardContext]:
         idx = records_for_step(len(self.records), step, self.cfg.prompts_per_step, self.global_rank,
@@ -228,12 +233,7 @@ class GRPOModule(HeldOutEval, L.LightningModule):
         append_jsonl(self.samples_path, rows)
 
     # ---- checkpoint state -------------------------------------------------------------------
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["visionrl"] = {"rollout_step": self.rollout_step, "eval_results": self.eval_results}
-
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        state = checkpoint.get("visionrl", {})
-        self.rollout_step = state.get("rollout_step", 0)
-        self.eval_results = state.get("eval_results", {})
+        super().on_load_checkpoint(checkpoint)
         if self.samples_path is not None and self.global_rank == 0:  # steps after the checkpoint run again
-            drop_jsonl_rows(self.samples_path, lambda row: row.get("step", 0) >= self.rollout_step)
+            drop_jsonl_rows(self.samples_path, lambda row: row.get("step", 0) >= self.step_idx)

@@ -27,7 +27,8 @@ from visionrl.core.losses import BTOut, bradley_terry_loss
 from visionrl.core.vlm.model import VLM, Prompt
 
 ACTIVATIONS: dict[str, type[torch.nn.Module]] = {
-    "relu": torch.nn.ReLU, "gelu": torch.nn.GELU, "silu": torch.nn.SiLU, "tanh": torch.nn.Tanh,
+    "none": torch.nn.Identity, "relu": torch.nn.ReLU, "gelu": torch.nn.GELU, "silu": torch.nn.SiLU,
+    "tanh": torch.nn.Tanh,
 }
 
 
@@ -86,7 +87,7 @@ class RewardModelModule(HeldOutEval, L.LightningModule):
         self.automatic_optimization = False
         self.vlm, self.policy, self.cfg = vlm, vlm.model, cfg
         self.head = build_head(vlm.model.config.get_text_config().hidden_size, cfg.head).to(vlm.model.dtype)
-        self.pairs, self.prompt_fn, self.max_train_steps, self.seed = list(pairs), prompt_fn, max_steps, seed
+        self.pairs, self.prompt_fn, self.total_steps, self.seed = list(pairs), prompt_fn, max_steps, seed
         # default evaluation: pair accuracy of this model's own scores on `eval_records`
         self.eval_fn = eval_fn or (self.pair_metrics if eval_records else None)
         self.eval_records = list(eval_records)
@@ -94,7 +95,7 @@ class RewardModelModule(HeldOutEval, L.LightningModule):
         self.step_idx = 0
 
     def configure_optimizers(self):
-        opt, sched = build_optimizer(list(self.parameters()), self.cfg.optim, self.max_train_steps)
+        opt, sched = build_optimizer(list(self.parameters()), self.cfg.optim, self.total_steps)
         return [opt], [{"scheduler": sched, "interval": "step"}]
 
     def on_fit_start(self) -> None:

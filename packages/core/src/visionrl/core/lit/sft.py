@@ -35,13 +35,13 @@ class SFTModule(HeldOutEval, L.LightningModule):
         super().__init__()
         self.automatic_optimization = False
         self.vlm, self.policy, self.cfg = vlm, vlm.model, cfg
-        self.examples, self.max_train_steps, self.seed = list(examples), max_steps, seed
+        self.examples, self.total_steps, self.seed = list(examples), max_steps, seed
         self.eval_fn, self.eval_records = eval_fn, list(eval_records)
         self.eval_results: dict[str, dict[str, float]] = {}
         self.step_idx = 0
 
     def configure_optimizers(self):
-        opt, sched = build_optimizer(list(self.policy.parameters()), self.cfg.optim, self.max_train_steps)
+        opt, sched = build_optimizer(list(self.policy.parameters()), self.cfg.optim, self.total_steps)
         return [opt], [{"scheduler": sched, "interval": "step"}]
 
     def on_fit_start(self) -> None:
