@@ -138,8 +138,8 @@ def test_faithfulness_and_augmentation_with_an_llm_judge(tmp_path, demo_model_di
 def test_sft_warm_start_stage(tmp_path, demo_model_dir):
     """`--stage sft`: clean MCQ prompts, targets in the perturbation templates' think style."""
     from visionrl.core.data.records import MCQRecord
-    from visionrl.robustness.method import sft_target
     from visionrl.robustness.cli import train_main as _main
+    from visionrl.robustness.method import sft_target
 
     rec = MCQRecord(
         "q",
