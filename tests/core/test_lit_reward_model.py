@@ -131,3 +131,111 @@ def test_steps_lower_the_loss_and_the_step_survives_a_checkpoint(tiny_build):
     fresh = make_module(tiny_build)
     fresh.on_load_checkpoint(ckpt)
     assert fresh.step_idx == 4 and fresh.eval_results == module.eval_results
+
+
+# ---- fp32 head, length normalisation, modalities -------------------------------------------------
+def test_head_stays_fp32_when_the_module_is_cast_to_bf16(tiny_build):
+    module = make_module(tiny_build)
+    module.to(torch.bfloat16)  # what a bf16-true precision plugin does before the optimiser exists
+    assert all(p.dtype == torch.float32 for p in module.head.parameters())
+    assert next(module.policy.parameters()).dtype == torch.bfloat16
+    with torch.no_grad():
+        scores = module.rewards([Prompt.simple(PAIRS[0].prompt, PAIRS[0].images)], [PAIRS[0].chosen])
+    assert scores.dtype == torch.float32 and torch.isfinite(scores).all()
+
+
+def test_length_norm_divides_the_score_by_log_of_length_plus_one(tiny_build):
+    import math
+
+    raw, normed = make_module(tiny_build).eval(), make_module(tiny_build, length_norm=True).eval()
+    normed.load_state_dict(raw.state_dict())
+    prompts = [Prompt.simple(p.prompt, p.images) for p in PAIRS[:3]]
+    responses = [p.chosen for p in PAIRS[:3]]
+    lengths = [len(raw.vlm.tokenizer(t, add_special_tokens=False)["input_ids"]) + 1 for t in responses]  # + EOS
+    with torch.no_grad():
+        r, n = raw.score(prompts, responses), normed.score(prompts, responses)
+    want = torch.tensor([x / math.log(k + 1.0) for x, k in zip(r.tolist(), lengths)])
+    torch.testing.assert_close(n, want, atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("family", ["qwen2_5_vl", "mllama"])
+def test_mixed_text_and_image_batches_score_like_single_rows(family, tiny_vlm):
+    from visionrl.core.lit.reward_model import build_head, score_texts
+
+    vlm = tiny_vlm(family)
+    torch.manual_seed(0)
+    head = build_head(vlm.model.config.get_text_config().hidden_size, RewardHeadConfig(kind="mlp", activation="silu"))
+    rows = [(Prompt.simple(PAIRS[0].prompt, PAIRS[0].images), PAIRS[0].chosen),
+            (Prompt.simple("What is 2 + 3?"), "5"),
+            (Prompt.simple(PAIRS[1].prompt, PAIRS[1].images), PAIRS[1].rejected),
+            (Prompt.simple("Repeat the word circle."), "circle")]
+    prompts, responses = [p for p, _ in rows], [r for _, r in rows]
+    with torch.no_grad():
+        batched = score_texts(vlm, head, prompts, responses)
+        single = torch.cat([score_texts(vlm, head, [p], [r]) for p, r in rows])
+        text_only = score_texts(vlm, head, prompts[1::2], responses[1::2])
+    torch.testing.assert_close(batched, single, atol=1e-4, rtol=0)
+    torch.testing.assert_close(text_only, single[1::2], atol=1e-4, rtol=0)
+    loss = score_texts(vlm, head, prompts, responses).sum()
+    loss.backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in head.parameters())
+    head.zero_grad()
+    vlm.model.zero_grad()
+
+
+def test_held_out_accuracy_is_split_by_modality(tiny_build):
+    from visionrl.core.data.records import PairRecord
+    from visionrl.core.lit.reward_model import RewardModelModule
+
+    text = [PairRecord(f"t{i}", [], f"What is {i} + 1?", str(i + 1), str(i + 2)) for i in range(3)]
+    module = RewardModelModule(load_vlm(tiny_build(FAMILY).path), RewardModelConfig(), PAIRS, max_steps=1,
+                               eval_records=PAIRS[:2] + text)
+    with torch.no_grad():
+        out = module.pair_metrics(module.vlm, PAIRS[:2] + text)
+    assert set(out) == {"accuracy", "margin", "text_accuracy", "text_margin"}
+    assert len(out["accuracy"]) == 2 and len(out["text_accuracy"]) == 3
+    # a shard with only image pairs still reports both names (empty lists), so ranks agree on the names
+    with torch.no_grad():
+        shard = module.pair_metrics(module.vlm, PAIRS[:1])
+    assert set(shard) == set(out) and shard["text_accuracy"] == []
+
+
+# ---- export and load_reward_model ---------------------------------------------------------------
+def test_exported_head_loads_back_with_equal_scores(tiny_build, tmp_path):
+    import json
+
+    from visionrl.core.config import RunArgs
+    from visionrl.core.hub import ModelCardInfo
+    from visionrl.core.lit.reward_scorer import HEAD_CONFIG, HEAD_WEIGHTS, load_reward_model
+    from visionrl.core.runner import fit_and_export
+
+    head = RewardHeadConfig(kind="mlp", layers=2, activation="silu")
+    module = make_module(tiny_build, max_steps=2, head=head, length_norm=True)
+    run = RunArgs(output_dir=tmp_path / "run", max_steps=2, accelerator="cpu", save_every_n_steps=2)
+    fit_and_export(run, module, card=ModelCardInfo("tiny", ["shapes"], "Bradley-Terry reward model", "2509.16127"))
+    model_dir = tmp_path / "run" / "model"
+    assert (model_dir / HEAD_WEIGHTS).is_file() and not list(model_dir.glob(".*tmp*"))
+    spec = json.loads((model_dir / HEAD_CONFIG).read_text())
+    d_model = module.vlm.model.config.get_text_config().hidden_size
+    assert {k: spec[k] for k in ("kind", "layers", "hidden", "activation", "pooling", "length_norm")} == {
+        "kind": "mlp", "layers": 2, "hidden": d_model, "activation": "silu", "pooling": "last_token",
+        "length_norm": True}
+    assert spec["d_model"] == d_model
+
+    scorer = load_reward_model(model_dir)
+    prompts = [Prompt.simple(p.prompt, p.images) for p in PAIRS[:4]] + [Prompt.simple("What is 2 + 3?")]
+    responses = [p.chosen for p in PAIRS[:4]] + ["5"]
+    module.eval()
+    with torch.no_grad():
+        want = module.score(prompts, responses)
+    got = scorer.score(prompts, responses, batch_size=2)
+    torch.testing.assert_close(got, want.cpu(), atol=1e-5, rtol=0)
+    assert all(p.dtype == torch.float32 for p in scorer.head.parameters())
+
+
+def test_a_folder_without_a_head_is_not_a_reward_model(tiny_build):
+    from visionrl.core.errors import UserError
+    from visionrl.core.lit.reward_scorer import load_reward_model
+
+    with pytest.raises(UserError, match=r"--reward-model .*not a reward model \(no reward_head.json\)"):
+        load_reward_model(tiny_build(FAMILY).path)

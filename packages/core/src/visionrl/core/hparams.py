@@ -196,6 +196,8 @@ class RewardModelConfig(Checked):
     """Subtract each pair's `meta["margin"]` (m, Llama 2 Eq. 2) inside the sigmoid; missing = 0."""
     center_coef: float = 0.0
     """λ of the centering penalty λ·mean((r_c + r_r)²) (arXiv:2312.09244)."""
+    length_norm: bool = False
+    """Score r / log(len + 1), len = response tokens with EOS (BaseReward Algorithm 1); off = raw r."""
 
 
 @dataclass(frozen=True)

@@ -20,18 +20,23 @@ from typing import Any
 
 from visionrl.core.cli import build_trainer, prepare_output_dir
 from visionrl.core.config import RunArgs, validate_run_args
+from visionrl.core.errors import UserError
 from visionrl.core.evaluation.models import check_model_source, load_model
 from visionrl.core.evaluation.outputs import write_json
 from visionrl.core.hub import ModelCardInfo
 from visionrl.core.recipe import Method, Recipe
 
 
-def train(recipe: Recipe, config: Any, *, run: RunArgs, algo: Any, load: Any = None) -> dict[str, Any]:
-    """Run `recipe` with the algorithm config `algo` (GRPO, SFT, DPO or reward model); returns metrics.json."""
+def train(recipe: Recipe, config: Any, *, run: RunArgs, algo: Any, load: Any = None,
+          reward: Any = None) -> dict[str, Any]:
+    """Run `recipe` with the algorithm config `algo` (GRPO, SFT, DPO or reward model); returns metrics.json.
+    `reward` (a `rewards.plugins.RewardModelArgs`) adds a reward-model reward to a GRPO method."""
     start(run)
+    check_reward_plugin(reward, algo)
     splits = recipe.data()
     vlm = load_policy(run, load)
     method = recipe.build(vlm, splits)
+    method = with_reward_plugin(method, reward, vlm)
     out = open_output_dir(run, config)
     module = build_module(algo, vlm, method, run, out)
     card = ModelCardInfo(base_model=run.model, datasets=[run.data], method=recipe.method, paper=recipe.paper,
@@ -41,6 +46,28 @@ def train(recipe: Recipe, config: Any, *, run: RunArgs, algo: Any, load: Any = N
 
     callbacks = [PeriodicEval(method.benchmark, run.eval_every), *method.callbacks]
     return fit_and_export(run, module, card=card, callbacks=callbacks)
+
+
+# ---- reward plug-ins (GRPO) -----------------------------------------------------------------------
+def check_reward_plugin(reward: Any, algo: Any) -> None:
+    """`--reward-model` adds a GRPO reward: refused for other algorithms; mode and path checked before loading."""
+    if reward is None or reward.reward_model is None:
+        return
+    if type(algo).__name__ != "GRPOConfig":
+        raise UserError(f"--reward-model {reward.reward_model}: a reward plug-in is a GRPO reward, but this run "
+                        f"trains with {type(algo).__name__}; drop --reward-model")
+    from visionrl.core.rewards.plugins import check_reward_args
+
+    check_reward_args(reward)
+
+
+def with_reward_plugin(method: Method, reward: Any, vlm: Any) -> Method:
+    """`method` with the plug-in reward `reward` names appended to its rewards (unchanged without one)."""
+    if reward is None or reward.reward_model is None:
+        return method
+    from visionrl.core.rewards.plugins import load_reward_plugin
+
+    return dataclasses.replace(method, rewards=[*method.rewards, load_reward_plugin(reward, vlm)])
 
 
 # ---- modules by algorithm config ------------------------------------------------------------------
@@ -143,6 +170,7 @@ def fit_and_export(run: RunArgs, module: Any, *, card: ModelCardInfo, callbacks:
             model, policy_state = model.merge_and_unload(), None
         card = dataclasses.replace(card, metrics={k: metrics[k] for k in ("before", "after") if k in metrics})
         out = export_model(model, module.vlm.processor, run.output_dir / "model", card, state_dict=policy_state)
+        module.export_extras(out, state)  # after the rename: files land in the final folder
         write_json(run.output_dir / "metrics.json", metrics)
         if run.push_to_hub:
             url = push_to_hub(out, run.push_to_hub, commit_message=f"{card.method} ({card.paper})")

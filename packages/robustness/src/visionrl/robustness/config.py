@@ -22,6 +22,7 @@ from typing import ClassVar, Literal
 from visionrl.core.checks import NON_NEGATIVE, POSITIVE, Checked, Range
 from visionrl.core.config import DataArgs, EvalArgs, FlatEvalArgs, FlatRunArgs, RunArgs
 from visionrl.core.hparams import GRPOConfig, LoadOptions, OptimConfig, SamplingParams, SFTConfig
+from visionrl.core.rewards.plugins import FlatRewardModelArgs, RewardModelArgs
 from visionrl.robustness.perturb import VARIANTS
 
 
@@ -89,6 +90,7 @@ class TrainConfig(Checked):
     """Greedy completion budget of the suite."""
     eval_batch_size: int = 64
     grpo: GRPOConfig = field(default_factory=GRPOConfig)
+    reward: FlatRewardModelArgs = field(default_factory=RewardModelArgs)
     sft: SFTConfig = field(default_factory=SFTConfig)
     load: LoadOptions = field(default_factory=LoadOptions)
     dataset: DatasetArgs = field(default_factory=DatasetArgs)

@@ -13,4 +13,5 @@ def run(cfg: TrainConfig) -> dict[str, Any]:
     from visionrl.core.runner import train
     from visionrl.robustness.method import recipe
 
-    return train(recipe(cfg), cfg, run=cfg.run, algo=cfg.sft if cfg.stage == "sft" else cfg.grpo, load=cfg.load)
+    return train(recipe(cfg), cfg, run=cfg.run, algo=cfg.sft if cfg.stage == "sft" else cfg.grpo, load=cfg.load,
+                 reward=cfg.reward)

@@ -18,6 +18,7 @@ from typing import ClassVar, Literal
 from visionrl.core.checks import NON_NEGATIVE, POSITIVE, UNIT, Checked, Range
 from visionrl.core.config import DataArgs, EvalArgs, FlatEvalArgs, FlatRunArgs, RunArgs
 from visionrl.core.hparams import GRPOConfig, LoadOptions, OptimConfig, SamplingParams, SFTConfig
+from visionrl.core.rewards.plugins import FlatRewardModelArgs, RewardModelArgs
 
 Mode = Literal["sum", "decoupled_code", "decoupled_paper", "vision-r1", "no-self-reward"]
 MODES: tuple[str, ...] = ("sum", "decoupled_code", "decoupled_paper", "vision-r1", "no-self-reward")
@@ -54,6 +55,7 @@ class TrainConfig(Checked):
     lambdas: tuple[float, float] = (0.5, 0.5)
     """λ_ans, λ_vis of `decoupled_paper` (v2 Eq. 8), each >= 0."""
     grpo: GRPOConfig = field(default_factory=GRPOConfig)
+    reward: FlatRewardModelArgs = field(default_factory=RewardModelArgs)
     sft: SFTConfig = field(default_factory=SFTConfig)
     load: LoadOptions = field(default_factory=LoadOptions)
     dataset: DatasetArgs = field(default_factory=DatasetArgs)

@@ -168,6 +168,11 @@ class HeldOutEval:
         state = checkpoint.get("visionrl", {})
         self.step_idx, self.eval_results = state.get("step", 0), state.get("eval_results", {})
 
+    def export_extras(self, model_dir: Path, state: dict[str, torch.Tensor]) -> None:
+        """Write files beside the exported model in `model_dir` (called on rank 0 right after the export, with
+        the gathered state dict; `model_dir` is the final folder). Default: nothing."""
+        return None
+
     def evaluate_before(self) -> None:
         if self.eval_fn and "before" not in self.eval_results:
             self.eval_results["before"] = self.evaluate()

@@ -4,11 +4,19 @@ A response's score is the head applied to the backbone's last hidden state at th
 of [left-padded prompt | right-padded response + EOS], the same layout the policy is trained on, so a
 reward model and a policy read identical sequences. Loss: `bradley_terry_loss` on (chosen, rejected).
 Manual optimisation with micro-batches; rows are picked per step (`records_for_step`), so resume is exact.
+
+The head stays in fp32 whatever the backbone's dtype (it reads the hidden state cast to fp32, outside any
+autocast); with `length_norm` a score is r / log(len + 1) (BaseReward Algorithm 1) in training, evaluation
+and export alike. Text-only and image prompts may share a batch; Mllama, whose processor cannot mix them,
+scores each modality in its own forward (`MODALITY_BUCKETED`). `export_extras` writes the trained head
+beside the exported model (`reward_head.safetensors` + `reward_head.json`); `lit.reward_scorer`
+loads the pair back as a scorer.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -23,7 +31,7 @@ from visionrl.core.lit.common import (
     build_optimizer,
     records_for_step,
 )
-from visionrl.core.losses import BTOut, bradley_terry_loss
+from visionrl.core.losses import BTOut, bradley_terry_loss, length_normalize
 from visionrl.core.vlm.model import VLM, Prompt
 
 ACTIVATIONS: dict[str, type[torch.nn.Module]] = {
@@ -32,8 +40,25 @@ ACTIVATIONS: dict[str, type[torch.nn.Module]] = {
 }
 
 
+class KeepFloat32:
+    """Mixin for head modules: parameters stay fp32 through any `.to(dtype)`/`.half()`/`.bfloat16()` (a `-true`
+    precision plugin casts the whole LightningModule before the optimiser and DDP see it); device moves work."""
+
+    def _apply(self, fn: Callable[..., Any], recurse: bool = True) -> Any:
+        super()._apply(fn, recurse)  # type: ignore[misc]
+        return super()._apply(lambda t: t.float() if t.is_floating_point() else t, recurse)  # type: ignore[misc]
+
+
+class Float32Linear(KeepFloat32, torch.nn.Linear):
+    pass
+
+
+class Float32Sequential(KeepFloat32, torch.nn.Sequential):
+    pass
+
+
 def linear_head(d_model: int, cfg: RewardHeadConfig) -> torch.nn.Module:
-    return torch.nn.Linear(d_model, 1)
+    return Float32Linear(d_model, 1)
 
 
 def mlp_head(d_model: int, cfg: RewardHeadConfig) -> torch.nn.Module:
@@ -47,7 +72,7 @@ def mlp_head(d_model: int, cfg: RewardHeadConfig) -> torch.nn.Module:
     mods: list[torch.nn.Module] = []
     for i, (a, b) in enumerate(zip(dims, dims[1:])):
         mods += [torch.nn.Linear(a, b)] + ([ACTIVATIONS[cfg.activation]()] if i < cfg.layers - 1 else [])
-    return torch.nn.Sequential(*mods)
+    return Float32Sequential(*mods)
 
 
 HEADS: dict[str, Callable[[int, RewardHeadConfig], torch.nn.Module]] = {"linear": linear_head, "mlp": mlp_head}
@@ -79,6 +104,46 @@ def last_token_index(mask_BC: torch.Tensor) -> torch.Tensor:
     return torch.where(mask_BC.bool(), cols_BC, -1).amax(1)  # (B,)
 
 
+MODALITY_BUCKETED = ("mllama",)
+"""Families whose processor cannot batch text-only prompts with image prompts (Mllama's gives image tensors of
+the image rows only, and the forward fails): their rows are scored in one forward per modality."""
+
+
+def score_encoded(vlm: VLM, head: torch.nn.Module, enc: dict[str, torch.Tensor], ids_BC: torch.Tensor,
+                  mask_BC: torch.Tensor, *, length_norm: bool = False) -> torch.Tensor:
+    """Scores (B,) of completions `ids_BC` after the encoded prompts `enc`: the fp32 head on the last
+    hidden state at each response's last token (its EOS), divided by log(len + 1) with `length_norm`."""
+    full = vlm.adapter.extend(enc, ids_BC, mask_BC)
+    full.update(vlm.adapter.positions(full))
+    vlm.adapter.reset_state(vlm.model)
+    hidden_BTH = _backbone(vlm.model)(**full, use_cache=False).last_hidden_state  # (B, P+C, H)
+    vlm.adapter.reset_state(vlm.model)
+    last_B = enc["input_ids"].shape[1] + last_token_index(mask_BC)  # (B,)
+    h_BH = hidden_BTH[torch.arange(len(last_B), device=last_B.device), last_B].float()  # (B, H)
+    with torch.autocast(h_BH.device.type, enabled=False):  # bf16-mixed must not run the head in bf16
+        r_B = head(h_BH).squeeze(-1)  # (B,)
+    return length_normalize(r_B, mask_BC.sum(1), kind="log") if length_norm else r_B
+
+
+def score_texts(vlm: VLM, head: torch.nn.Module, prompts: Sequence[Prompt], responses: Sequence[str], *,
+                length_norm: bool = False, device: torch.device | str | None = None) -> torch.Tensor:
+    """Differentiable scores (B,) of `responses` to `prompts`: one forward, or one per modality for the
+    families in `MODALITY_BUCKETED` (rows keep their order)."""
+    def forward(idx: list[int]) -> torch.Tensor:
+        enc = vlm.encode([prompts[i] for i in idx], device=device)
+        ids_BC, mask_BC = vlm.encode_targets([responses[i] for i in idx], device=device)
+        return score_encoded(vlm, head, enc, ids_BC, mask_BC, length_norm=length_norm)
+
+    rows = list(range(len(prompts)))
+    with_images = [i for i in rows if prompts[i].images]
+    if vlm.adapter.name not in MODALITY_BUCKETED or len(with_images) in (0, len(rows)):
+        return forward(rows)
+    text_only = [i for i in rows if not prompts[i].images]
+    order = with_images + text_only
+    r_B = torch.cat([forward(with_images), forward(text_only)])  # (B,) in `order`
+    return r_B[torch.tensor(order, device=r_B.device).argsort()]  # back to the rows' order
+
+
 class RewardModelModule(HeldOutEval, L.LightningModule):
     def __init__(self, vlm: VLM, cfg: RewardModelConfig, pairs: Sequence[PairRecord], *, max_steps: int,
                  seed: int = 0, prompt_fn: Callable[[PairRecord], Prompt] = pair_prompt,
@@ -86,11 +151,13 @@ class RewardModelModule(HeldOutEval, L.LightningModule):
         super().__init__()
         self.automatic_optimization = False
         self.vlm, self.policy, self.cfg = vlm, vlm.model, cfg
-        self.head = build_head(vlm.model.config.get_text_config().hidden_size, cfg.head).to(vlm.model.dtype)
+        self.head = build_head(vlm.model.config.get_text_config().hidden_size, cfg.head).float()
         self.pairs, self.prompt_fn, self.total_steps, self.seed = list(pairs), prompt_fn, max_steps, seed
         # default evaluation: pair accuracy of this model's own scores on `eval_records`
         self.eval_fn = eval_fn or (self.pair_metrics if eval_records else None)
         self.eval_records = list(eval_records)
+        # which accuracies the held-out set reports, decided on the whole set (each rank sees a shard)
+        self.eval_kinds = {("" if r.images else "text_") for r in self.eval_records}
         self.eval_results: dict[str, dict[str, float]] = {}
         self.step_idx = 0
 
@@ -105,20 +172,12 @@ class RewardModelModule(HeldOutEval, L.LightningModule):
     # ---- scoring -----------------------------------------------------------------------------
     def score_inputs(self, enc: dict[str, torch.Tensor], ids_BC: torch.Tensor, mask_BC: torch.Tensor) -> torch.Tensor:
         """Scores (B,) of completions `ids_BC` after the encoded prompts `enc`."""
-        full = self.vlm.adapter.extend(enc, ids_BC, mask_BC)
-        full.update(self.vlm.adapter.positions(full))
-        self.vlm.adapter.reset_state(self.policy)
-        hidden_BTH = _backbone(self.policy)(**full, use_cache=False).last_hidden_state  # (B, P+C, H)
-        self.vlm.adapter.reset_state(self.policy)
-        last_B = enc["input_ids"].shape[1] + last_token_index(mask_BC)  # (B,)
-        h_BH = hidden_BTH[torch.arange(len(last_B), device=last_B.device), last_B]  # (B, H)
-        return self.head(h_BH).squeeze(-1).float()  # (B,)
+        return score_encoded(self.vlm, self.head, enc, ids_BC, mask_BC, length_norm=self.cfg.length_norm)
 
     def rewards(self, prompts: Sequence[Prompt], responses: Sequence[str]) -> torch.Tensor:
-        """Differentiable scores (B,) of `responses` to `prompts`, one forward."""
-        enc = self.vlm.encode(prompts, device=self.device)
-        ids_BC, mask_BC = self.vlm.encode_targets(responses, device=self.device)
-        return self.score_inputs(enc, ids_BC, mask_BC)
+        """Differentiable scores (B,) of `responses` to `prompts` (`score_texts`)."""
+        return score_texts(self.vlm, self.head, prompts, responses, length_norm=self.cfg.length_norm,
+                           device=self.device)
 
     @torch.no_grad()
     def score(self, prompts: Sequence[Prompt], responses: Sequence[str], *, batch_size: int | None = None) -> torch.Tensor:
@@ -135,11 +194,26 @@ class RewardModelModule(HeldOutEval, L.LightningModule):
                                   center_coef=self.cfg.center_coef)
 
     def pair_metrics(self, vlm: VLM, records: Sequence[PairRecord]) -> dict[str, list[float]]:
-        """Per-pair accuracy (chosen scored strictly higher) and margin (chosen − rejected)."""
+        """Per-pair accuracy (chosen scored strictly higher) and margin (chosen − rejected): `accuracy` and
+        `margin` over pairs with images, `text_accuracy` and `text_margin` over text-only pairs (each pair
+        of metrics present when the held-out set has such pairs)."""
         prompts = [self.prompt_fn(r) for r in records]
         chosen_B = self.score(prompts, [r.chosen for r in records])
         rejected_B = self.score(prompts, [r.rejected for r in records])
-        return {"accuracy": (chosen_B > rejected_B).float().tolist(), "margin": (chosen_B - rejected_B).tolist()}
+        out: dict[str, list[float]] = {f"{k}{m}": [] for k in self.eval_kinds for m in ("accuracy", "margin")}
+        for r, c, j in zip(records, chosen_B.tolist(), rejected_B.tolist()):
+            kind = "" if r.images else "text_"
+            out.setdefault(f"{kind}accuracy", []).append(float(c > j))
+            out.setdefault(f"{kind}margin", []).append(c - j)
+        return out
+
+    def export_extras(self, model_dir: Path, state: dict[str, torch.Tensor]) -> None:
+        """The trained head beside the exported model: `reward_head.safetensors` + `reward_head.json`."""
+        from visionrl.core.lit.reward_scorer import write_reward_head
+
+        head = {k.removeprefix("head."): v for k, v in state.items() if k.startswith("head.")}
+        write_reward_head(model_dir, head, self.cfg.head, self.vlm.model.config.get_text_config().hidden_size,
+                          length_norm=self.cfg.length_norm)
 
     # ---- the step ----------------------------------------------------------------------------
     def training_step(self, batch: Any, batch_idx: int) -> None:

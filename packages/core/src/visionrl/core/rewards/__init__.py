@@ -1,4 +1,4 @@
-"""Rewards: the reward interface, answer extraction, answer grading and format rewards."""
+"""Rewards: the reward interface, answer extraction, answer grading, format rewards and reward plug-ins."""
 
 from visionrl.core.rewards.base import NamedReward, RewardContext, RewardFn
 from visionrl.core.rewards.extract import (
@@ -21,11 +21,13 @@ from visionrl.core.rewards.format import (
     think_answer_format,
 )
 from visionrl.core.rewards.grade import grade_answer, grade_mcq
+from visionrl.core.rewards.plugins import RewardModelArgs, load_reward_plugin
 
 __all__ = [
     "NamedReward",
     "RewardContext",
     "RewardFn",
+    "RewardModelArgs",
     "answer_span",
     "cot_format",
     "extract_answer_tag",
@@ -38,6 +40,7 @@ __all__ = [
     "extract_yes_no",
     "grade_answer",
     "grade_mcq",
+    "load_reward_plugin",
     "math_format",
     "normalize_tag_spaces",
     "pass2_format",
