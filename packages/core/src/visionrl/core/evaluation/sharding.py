@@ -90,10 +90,17 @@ def shard_map(fn: Callable[[list[T]], Sequence[Row]], items: Sequence[T], *,
                 placed[i] = row
         assert all(r is not None for r in placed), "a rank returned no row for one of its items"
         ordered = placed  # type: ignore[assignment]
-    if path is not None and rank == 0:
-        write_jsonl(path, ordered)
+    if path is not None:
+        write_jsonl_rank_zero(path, ordered)
+    return ordered
+
+
+def write_jsonl_rank_zero(path: Path, rows: Sequence[Row]) -> None:
+    """Rank 0 writes `rows` to `path` (atomically); every rank returns once the file is complete."""
+    rank, world = rank_and_world()
+    if rank == 0:
+        write_jsonl(path, rows)
     if world > 1:
         import torch.distributed as dist
 
-        dist.barrier()  # the file is complete before any rank reads it
-    return ordered
+        dist.barrier()
