@@ -25,6 +25,8 @@ CLIS = [
     ("selfreward-eval", "visionrl.selfreward.config", "EvalConfig", "EVAL_PRESETS"),
     ("robustness-train", "visionrl.robustness.config", "TrainConfig", "TRAIN_PRESETS"),
     ("robustness-eval", "visionrl.robustness.config", "EvalConfig", "EVAL_PRESETS"),
+    ("critic-train", "visionrl.critic.config", "TrainConfig", "TRAIN_PRESETS"),
+    ("critic-eval", "visionrl.critic.config", "EvalConfig", "EVAL_PRESETS"),
 ]
 # Numeric fields whose whole finite range is valid (say why).
 UNBOUNDED: set[str] = set()

@@ -1,0 +1,139 @@
+"""`critic-eval`: a checkpoint as a critic, as a policy, and as its own best-of-N judge (arXiv 2509.00676).
+
+Writes into `--output-dir`: `metrics.json` (`{"critic": {benchmark: {...}}, "policy": {...},
+"self_critic": {...}}`), `samples.jsonl` (one row per judged pair, policy question and self-critic question,
+with the generated texts) and `config.yaml`. Every source and the model flag are checked, and every record
+read, before the model loads: a bad row fails in seconds with its file and row.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from visionrl.core.data.records import PairRecord
+from visionrl.core.errors import UserError
+from visionrl.critic.config import EvalConfig
+
+CRITIC_LOCAL = ("shapes", "pairs")
+
+
+def parse_critic_data(spec: str, flag: str = "--data") -> list[tuple[str, str | None]]:
+    """`"shapes,vlrewardbench=DIR,pairs=SRC"` → [(name, source or None), ...], names checked."""
+    from visionrl.core.evaluation.pairwise import PAIRWISE_BENCHMARKS, parse_benchmarks
+
+    out: list[tuple[str, str | None]] = []
+    for entry in (e.strip() for e in spec.split(",") if e.strip()):
+        name, _, source = (s.strip() for s in entry.partition("="))
+        if name == "pairs" and not source:
+            raise UserError(f"{flag}: pairs needs a source; pass pairs=FOLDER or pairs=OWNER/NAME")
+        if name in CRITIC_LOCAL:
+            out.append((name, source or None))
+        elif name in PAIRWISE_BENCHMARKS:
+            (bench, src), = parse_benchmarks(entry, flag=flag)
+            out.append((bench.name, src))
+        else:
+            raise UserError(f"{flag} {spec!r}: unknown critic benchmark {name!r}; choose from "
+                            f"{', '.join((*CRITIC_LOCAL, *PAIRWISE_BENCHMARKS))}")
+    if not out:
+        raise UserError(f"{flag} is empty; pass shapes or a benchmark")
+    return out
+
+
+def _with_coins(pairs: list[PairRecord], seed: int) -> list[PairRecord]:
+    from visionrl.critic.data import pair_coin
+
+    for p in pairs:
+        p.meta = {"flip": pair_coin(seed, p.id).random() < 0.5, "category": p.category}
+    return pairs
+
+
+def load_critic_benchmark(name: str, source: str | None, cfg: EvalConfig) -> list[PairRecord]:
+    """One critic benchmark's pairs, each with its presentation coin (`meta["flip"]`)."""
+    from visionrl.core.evaluation.pairwise import PAIRWISE_BENCHMARKS
+    from visionrl.critic.data import load_pairs
+
+    limit, seed = cfg.eval.limit, cfg.eval.seed
+    if name == "shapes":
+        from visionrl.core.demo import HELDOUT_SEED, demo_world
+
+        return _with_coins(demo_world(HELDOUT_SEED).pairs(limit or cfg.shapes_size), seed)
+    if name == "pairs":
+        assert source is not None
+        return _with_coins(load_pairs(source, limit=limit), seed)
+    return PAIRWISE_BENCHMARKS[name].load(source, limit=limit, seed=seed)
+
+
+def load_all(cfg: EvalConfig) -> tuple[dict[str, list[PairRecord]], dict[str, list[Any]]]:
+    """Critic and policy records of the requested reports (nothing loads for a report not asked for)."""
+    from visionrl.critic.policy import load_policy_benchmark, parse_policy_data
+
+    critic_specs = parse_critic_data(cfg.eval.data) if "critic" in cfg.reports else []
+    wants_policy = "policy" in cfg.reports or "self-critic" in cfg.reports
+    policy_specs = parse_policy_data(cfg.policy_data) if wants_policy else []
+    if "self-critic" in cfg.reports and "policy" not in cfg.reports:
+        policy_specs = policy_specs[:1]
+    critic = {name: load_critic_benchmark(name, src, cfg) for name, src in critic_specs}
+    policy = {name: load_policy_benchmark(name, src, cfg.eval.limit, cfg.shapes_size) for name, src in policy_specs}
+    return critic, policy
+
+
+def run_eval(cfg: EvalConfig) -> dict[str, Any]:
+    """Check, load, run the reports, write metrics.json, samples.jsonl and config.yaml; returns the metrics."""
+    import torch
+    from visionrl.core.evaluation.models import check_model_source, eval_model
+    from visionrl.core.evaluation.outputs import write_jsonl, write_results
+    from visionrl.core.evaluation.pairwise import PAIRWISE_BENCHMARKS
+    from visionrl.critic import reports
+    from visionrl.critic.judging import critic_judge
+
+    start = time.perf_counter()
+    check_model_source(cfg.eval.model)
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
+    critic_data, policy_data = load_all(cfg)
+    vlm = eval_model(cfg.eval.model)
+    torch.manual_seed(cfg.eval.seed)
+    gen = {"batch_size": cfg.eval.batch_size, "engine": cfg.engine}
+    judge = critic_judge(vlm, max_new_tokens=cfg.max_new_tokens, prefill=cfg.prefill, **gen)
+    metrics: dict[str, Any] = {}
+    samples: list[dict[str, Any]] = []
+    for name, records in critic_data.items():
+        bench = PAIRWISE_BENCHMARKS.get(name)
+        m, rows = reports.critic_report(judge, name, records, score=bench.score if bench else None,
+                                        both_orders=cfg.both_orders)
+        metrics.setdefault("critic", {})[name] = m
+        samples += rows
+    greedy: dict[str, list[str]] = {}
+    for name, records in policy_data.items():
+        m, rows, greedy[name] = reports.policy_report(vlm, name, records, max_new_tokens=cfg.policy_max_new_tokens,
+                                                      prefill=cfg.prefill, **gen)
+        if "policy" in cfg.reports:
+            metrics.setdefault("policy", {})[name] = m
+            samples += rows
+    if "self-critic" in cfg.reports:
+        metrics["self_critic"], rows = self_critic(cfg, vlm, judge, policy_data, greedy)
+        samples += rows
+    metrics["runtime_s"] = round(time.perf_counter() - start, 2)
+    write_results(cfg.eval.output_dir, cfg, metrics)
+    write_jsonl(cfg.eval.output_dir / "samples.jsonl", samples)
+    return metrics
+
+
+def self_critic(cfg: EvalConfig, vlm: Any, judge: Any, policy_data: dict[str, list[Any]],
+                greedy: dict[str, list[str]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The self-critic report on the first policy benchmark."""
+    from visionrl.critic import reports
+
+    name, records = next(iter(policy_data.items()))
+    candidates = reports.sample_candidates(vlm, records, cfg.self_critic_n, temperature=cfg.temperature,
+                                           top_p=cfg.top_p, max_new_tokens=cfg.policy_max_new_tokens,
+                                           batch_size=cfg.eval.batch_size, prefill=cfg.prefill, engine=cfg.engine)
+    calls_before = judge.calls
+    metrics, rows = reports.self_critic_report(records, candidates, greedy[name], reports.model_judge_fn(judge),
+                                               strategy=cfg.strategy, both_orders=cfg.self_critic_both_orders,
+                                               seed=cfg.eval.seed)
+    assert judge.calls - calls_before <= metrics["judge_calls"], "the judge generated more than it was asked"
+    for row in rows:
+        row["benchmark"] = name
+    return {name: {**metrics, "strategy": cfg.strategy}}, rows

@@ -1,0 +1,65 @@
+"""critic-train / critic-eval end to end on the embedded demo model (CPU): the output contract, the held-out
+numbers before and after, and all three reports of critic-eval on the exported model."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+FAST = ["--max-steps", "2", "--dataset.eval-size", "8", "--grpo.prompts-per-step", "4", "--save-every-n-steps", "1"]
+HELD_OUT = {"accuracy", "both_orders_accuracy", "position1_rate", "policy_accuracy", "format", "reward", "unparsed"}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, demo_model_dir) -> Path:
+    from visionrl.critic.cli import train_main
+
+    out = tmp_path_factory.mktemp("critic") / "run"
+    train_main([*FAST, "--output-dir", str(out)])
+    return out
+
+
+def test_output_directory_contract(trained):
+    for name in ("config.yaml", "metrics.json", "samples.jsonl", "checkpoints/last.ckpt", "model/README.md",
+                 "model/model.safetensors", "model/config.json"):
+        assert (trained / name).exists(), name
+    metrics = json.loads((trained / "metrics.json").read_text())
+    for when in ("before", "after"):
+        assert HELD_OUT <= set(metrics[when]), set(metrics[when])
+        assert all(0.0 <= metrics[when][k] <= 1.0 for k in HELD_OUT)
+    assert metrics["steps"] == 2
+    sample = json.loads((trained / "samples.jsonl").read_text().splitlines()[0])
+    assert set(sample["rewards"]) == {"accuracy", "format"} and sample["answer"] in ("1", "2")
+    assert sample["prompt"].startswith("<image> You are a highly capable multimodal AI assistant")
+
+
+def test_eval_gives_all_three_reports(trained, tmp_path):
+    from visionrl.critic.cli import eval_main
+
+    out = tmp_path / "eval"
+    eval_main(["--model", str(trained / "model"), "--limit", "16", "--output-dir", str(out)])
+    metrics = json.loads((out / "metrics.json").read_text())
+    critic, policy, sc = metrics["critic"]["shapes"], metrics["policy"]["shapes"], metrics["self_critic"]["shapes"]
+    assert critic["items"] == 16 and {"accuracy", "macro_accuracy", "unparsed"} <= set(critic)
+    assert policy["items"] == 16 and {"accuracy", "format", "macro_accuracy"} <= set(policy)
+    assert {"greedy_accuracy", "majority_accuracy", "self_critic_accuracy", "oracle_pass_at_n"} <= set(sc)
+    assert sc["judge_calls"] == 16 * 3 and sc["strategy"] == "knockout"  # N = 4: 3 calls per question
+    assert sc["self_critic_accuracy"] <= sc["oracle_pass_at_n"]
+    rows = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
+    assert [sum(r["report"] == k for r in rows) for k in ("critic", "policy", "self-critic")] == [16, 16, 16]
+    # the greedy baseline of the self-critic is the policy report's own answers
+    assert sc["greedy_accuracy"] == policy["accuracy"]
+
+
+def test_eval_both_orders_and_round_robin(trained, tmp_path):
+    from visionrl.critic.cli import eval_main
+
+    out = tmp_path / "eval2"
+    eval_main(["--model", str(trained / "model"), "--limit", "4", "--both-orders", "--strategy", "round_robin",
+               "--self-critic-n", "3", "--output-dir", str(out)])
+    metrics = json.loads((out / "metrics.json").read_text())
+    critic = metrics["critic"]["shapes"]
+    assert {"consistency", "position1_rate", "both_orders_accuracy"} <= set(critic)
+    assert metrics["self_critic"]["shapes"]["judge_calls"] == 4 * 3  # N(N-1)/2 = 3 per question
