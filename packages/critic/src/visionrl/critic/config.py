@@ -158,6 +158,9 @@ class EvalConfig(Checked):
     """N, answers sampled per question for the self-critic (paper: 128; >= 2)."""
     strategy: Strategy = "knockout"
     """Self-critic pairing: knockout (N-1 calls) | sequential_champion (N-1) | round_robin (N(N-1)/2)."""
+    self_critic_shown: Literal["full", "answer"] = "full"
+    """What the judge sees of each candidate: the `full` text (think + answer, the reference's choice) or the
+    final `answer` only (its ablation)."""
     self_critic_both_orders: bool = False
     """Judge each self-critic comparison in both orders (twice the calls; disagreement = coin)."""
     temperature: float = 1.0
@@ -181,7 +184,7 @@ class EvalConfig(Checked):
 EVAL_PRESETS: dict[str, EvalConfig] = {
     "demo": EvalConfig(eval=EvalArgs(model="demo", data="shapes", output_dir=Path("outputs/critic-eval"),
                                      batch_size=64), max_new_tokens=48, policy_max_new_tokens=48, threads=1,
-                       engine="lean"),
+                       engine="lean", self_critic_shown="answer"),
     "paper": EvalConfig(eval=EvalArgs(model="lmms-lab/LLaVA-Critic-R1-7B", data="vlrewardbench,mmrlhf",
                                       output_dir=Path("outputs/critic-eval-paper"), batch_size=16),
                         policy_data="mmmu,mmstar,chartqa",

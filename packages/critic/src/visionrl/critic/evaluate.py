@@ -132,8 +132,8 @@ def self_critic(cfg: EvalConfig, vlm: Any, judge: Any, policy_data: dict[str, li
     calls_before = judge.calls
     metrics, rows = reports.self_critic_report(records, candidates, greedy[name], reports.model_judge_fn(judge),
                                                strategy=cfg.strategy, both_orders=cfg.self_critic_both_orders,
-                                               seed=cfg.eval.seed)
+                                               shown=cfg.self_critic_shown, seed=cfg.eval.seed)
     assert judge.calls - calls_before <= metrics["judge_calls"], "the judge generated more than it was asked"
     for row in rows:
         row["benchmark"] = name
-    return {name: {**metrics, "strategy": cfg.strategy}}, rows
+    return {name: {**metrics, "strategy": cfg.strategy, "shown": cfg.self_critic_shown}}, rows

@@ -100,15 +100,27 @@ def sample_candidates(vlm: Any, records: Sequence[VQARecord], n: int, *, tempera
     return [texts[i * n:(i + 1) * n] for i in range(len(records))]
 
 
+def shown_candidate(text: str, form: str) -> str:
+    r"""What the judge sees of a candidate: the `full` text (think + answer), or its final `answer` only.
+
+    >>> shown_candidate(r"<think>the left one is red</think> \boxed{red}", "answer")
+    'red'
+    """
+    from visionrl.core.rewards import answer_span
+
+    return text if form == "full" else answer_span(text)
+
+
 def self_critic_report(records: Sequence[VQARecord], candidates: Sequence[Sequence[str]], greedy: Sequence[str],
-                       judge_fn: Any, *, strategy: str, both_orders: bool = False,
+                       judge_fn: Any, *, strategy: str, both_orders: bool = False, shown: str = "full",
                        seed: int = 0) -> tuple[dict[str, float], list[dict[str, Any]]]:
-    """Greedy vs majority vote vs self-critic vs oracle pass@N on the same questions, with judge-call counts."""
+    """Greedy vs majority vote vs self-critic vs oracle pass@N on the same questions, with judge-call counts.
+    The judge sees each candidate as `shown` says (`full` or `answer`); grading reads the full text."""
     from visionrl.critic.policy import answer_key, is_correct
     from visionrl.critic.selfcritic import majority_vote, oracle_pass_at_n, select_many
 
-    picks = select_many(list(zip(records, candidates)), judge_fn, strategy, both_orders=both_orders,
-                        rng=random.Random(seed))
+    groups = [(r, [shown_candidate(c, shown) for c in cands]) for r, cands in zip(records, candidates)]
+    picks = select_many(groups, judge_fn, strategy, both_orders=both_orders, rng=random.Random(seed))
     rows, sums = [], {"greedy": 0.0, "majority": 0.0, "self_critic": 0.0, "oracle": 0.0, "sample": 0.0}
     for r, cands, g, pick in zip(records, candidates, greedy, picks):
         kind = r.meta["answer_type"]
