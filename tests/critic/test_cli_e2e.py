@@ -17,7 +17,7 @@ def trained(tmp_path_factory, demo_model_dir) -> Path:
     from visionrl.critic.cli import train_main
 
     out = tmp_path_factory.mktemp("critic") / "run"
-    train_main([*FAST, "--output-dir", str(out)])
+    train_main([*FAST, "--eval-every", "1", "--output-dir", str(out)])
     return out
 
 
@@ -29,7 +29,7 @@ def test_output_directory_contract(trained):
     for when in ("before", "after"):
         assert HELD_OUT <= set(metrics[when]), set(metrics[when])
         assert all(0.0 <= metrics[when][k] <= 1.0 for k in HELD_OUT)
-    assert metrics["steps"] == 2
+    assert metrics["steps"] == 2 and HELD_OUT <= set(metrics["step_1"])  # --eval-every 1: in-loop evaluation
     sample = json.loads((trained / "samples.jsonl").read_text().splitlines()[0])
     assert set(sample["rewards"]) == {"accuracy", "format"} and sample["answer"] in ("1", "2")
     assert sample["prompt"].startswith("<image> You are a highly capable multimodal AI assistant")
@@ -63,3 +63,18 @@ def test_eval_both_orders_and_round_robin(trained, tmp_path):
     critic = metrics["critic"]["shapes"]
     assert {"consistency", "position1_rate", "both_orders_accuracy"} <= set(critic)
     assert metrics["self_critic"]["shapes"]["judge_calls"] == 4 * 3  # N(N-1)/2 = 3 per question
+
+
+def test_ddp_two_processes(tmp_path, demo_model_dir):
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "ddp"
+    exe = Path(sys.executable).parent / "critic-train"
+    res = subprocess.run([str(exe), *FAST, "--devices", "2", "--strategy", "ddp", "--accelerator", "cpu",
+                          "--output-dir", str(out)], capture_output=True, text=True, timeout=900,
+                         env={**os.environ, "PYTHONUNBUFFERED": "1"}, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["steps"] == 2 and HELD_OUT <= set(metrics["after"])
