@@ -157,13 +157,23 @@ def test_critic_row_folder_in_the_hub_layout(tmp_path):
     assert detect_layout(str(src), "train", Columns()) == "critic-rows"
     rows = load_critic_rows(str(src))
     assert [r.answer for r in rows] == ["1", "2", "2"] and [r.meta["flip"] for r in rows] == [False, True, True]
-    assert rows[0].question.startswith("<image>\nWhich") and rows[0].images[0].size == (8, 8)
+    assert rows[0].images[0].size == (8, 8)
+    # EasyR1's math_format.jinja: `{{ content | trim }}` + " " + the reasoning suffix
+    assert rows[0].question == ("<image>\nWhich answer is better? Answer 1: a0 Answer 2: b0 You FIRST think about "
+                                "the reasoning process as an internal monologue and then provide the final answer. "
+                                "The reasoning process MUST BE enclosed within <think> </think> tags. The final "
+                                "answer MUST BE put in \\boxed{}.")
     assert [r.answer for r in load_critic_rows(str(src), gt_form="phrase")] == ["Answer 1", "Answer 2", "Answer 2"]
 
 
 def test_critic_row_without_image_marker_gets_it_first(tmp_path):
-    src = write_folder(tmp_path / "rows", [{"question": "Which is better?", "answer": "1", "image": "images/a.png"}])
-    assert load_critic_rows(str(src))[0].question == "<image>Which is better?"
+    src = write_folder(tmp_path / "rows", [{"question": " Which is better? You FIRST think about the reasoning "
+                                            "process as an internal monologue and then provide the final answer. The "
+                                            "reasoning process MUST BE enclosed within <think> </think> tags. The "
+                                            "final answer MUST BE put in \\boxed{}.", "answer": "1",
+                                            "image": "images/a.png"}])
+    question = load_critic_rows(str(src))[0].question  # already has the suffix: kept as is, image first
+    assert question.startswith("<image> Which is better? You FIRST") and question.count("You FIRST") == 1
 
 
 @pytest.mark.parametrize(("row", "message"), [

@@ -8,7 +8,9 @@ Sources of `critic-train --data`:
   reorganized here (`reorganize_pairwise`);
 - rows already in the critic task, `question` (the critic prompt, `<image>` where the image goes), `answer`
   and `image`: `lmms-lab/LLaVA-Critic-GRPO-dataset`, `russwang/LLaVA-Critic-GRPO-shortprompt` (40.2K rows,
-  the pairwise subset of llava-critic-113k), or a local folder in that layout.
+  the pairwise subset of llava-critic-113k), or a local folder in that layout. As in EasyR1, whose default
+  `format_prompt` is `math_format.jinja`, the question becomes `{{ content | trim }} <reasoning suffix>`
+  (unless it already holds the suffix).
 
 A row is a `VQARecord` whose question holds `<image>` markers (EasyR1's layout: the text is split on them and
 an image sits at each split) and whose answer is the canonical choice (`1`/`2`, or `Answer 1`/`Answer 2`
@@ -41,6 +43,7 @@ from visionrl.core.data.validate import (
     build_record,
     load_images,
 )
+from visionrl.core.prompts import COT_INSTRUCTION, render_format_prompt
 from visionrl.critic.prompts import IMAGE_TOKEN, critic_text
 
 GtForm = Literal["digit", "phrase"]
@@ -162,6 +165,8 @@ def load_critic_rows(source: str, *, split: str = "train", cols: Columns = Colum
             raise where.error(f"field {cols.question!r} is missing or empty")
         answer = canonical_choice(row.get(cols.answer), where, gt_form)
         images = load_images(row.get(cols.image), policy, where)
+        if COT_INSTRUCTION not in question:  # EasyR1's default format_prompt (math_format.jinja)
+            question = render_format_prompt(question, COT_INSTRUCTION)
         marks = question.count(IMAGE_TOKEN)
         if marks == 0:
             question = IMAGE_TOKEN * len(images) + question
