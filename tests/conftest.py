@@ -115,8 +115,8 @@ class FakeHub:
     """Answers the few Hub endpoints `create_repo` + `upload_folder` call (environment.md §7) and records
     every request; `create_status` != 200 makes repo creation fail."""
 
-    def __init__(self, repo_id: str = "me/tiny", create_status: int = 200) -> None:
-        self.repo_id, self.create_status = repo_id, create_status
+    def __init__(self, repo_id: str = "me/tiny", create_status: int = 200, whoami_status: int = 200) -> None:
+        self.repo_id, self.create_status, self.whoami_status = repo_id, create_status, whoami_status
         self.requests: list[Any] = []
 
     def __call__(self, req: Any) -> Any:
@@ -138,6 +138,10 @@ class FakeHub:
             oid = "a" * 40
             return httpx2.Response(200, json={"commitUrl": f"https://huggingface.co/{self.repo_id}/commit/{oid}",
                                               "commitOid": oid})
+        if path == "/api/whoami-v2":
+            if self.whoami_status != 200:
+                return httpx2.Response(self.whoami_status, json={"error": "Invalid credentials in Authorization header"})
+            return httpx2.Response(200, json={"name": self.repo_id.split("/")[0], "type": "user", "auth": {}})
         if path == "/api/validate-yaml":
             return httpx2.Response(200, json={})
         return httpx2.Response(404, json={"error": "not mocked"})

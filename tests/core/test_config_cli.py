@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 import signal
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +17,6 @@ from visionrl.core.checkpoints import resolve_resume
 from visionrl.core.cli import parse_config, prepare_output_dir, run_cli
 from visionrl.core.config import FlatRunArgs, RunArgs, validate_run_args
 from visionrl.core.errors import UserError
-from visionrl.core.hparams import GRPOConfig, OptimConfig, SamplingParams, SFTConfig
 
 
 @dataclass(frozen=True)

@@ -61,13 +61,13 @@ def test_step_zero_loss_is_log2_then_steps_lower_it_and_the_reference_stays_froz
     assert float(out.loss) == pytest.approx(math.log(2), abs=1e-6)
     assert float(out.reward_margin) == 0.0 and float(out.reward_accuracy) == 0.0
 
-    trainer = fit(module, 3)
+    fit(module, 3)
     with torch.no_grad():
         after = module.loss_on(PAIRS)
 
     assert module.step_idx == 3
     assert float(after.loss) < math.log(2) - 0.05, f"loss log 2 -> {float(after.loss):.3f}"
-    assert TRL_METRICS <= set(trainer.callback_metrics)
+    assert TRL_METRICS <= set(module.last_metrics)
     for name, p in module._ref[0].named_parameters():
         assert torch.equal(p, ref_before[name]), f"reference parameter {name} changed"
         assert not p.requires_grad
@@ -77,9 +77,10 @@ def test_step_zero_loss_is_log2_then_steps_lower_it_and_the_reference_stays_froz
 
 
 def test_logged_loss_of_the_first_step_is_log2(tiny_build):
-    trainer = fit(make_module(tiny_build, max_steps=1), 1)
-    assert float(trainer.callback_metrics["train/loss"]) == pytest.approx(math.log(2), abs=1e-6)
-    assert float(trainer.callback_metrics["train/rewards/margins"]) == 0.0
+    module = make_module(tiny_build, max_steps=1)
+    fit(module, 1)
+    assert float(module.last_metrics["train/loss"]) == pytest.approx(math.log(2), abs=1e-6)
+    assert float(module.last_metrics["train/rewards/margins"]) == 0.0
 
 
 def test_ipo_runs_and_starts_at_its_hand_derived_loss(tiny_build):
@@ -88,8 +89,8 @@ def test_ipo_runs_and_starts_at_its_hand_derived_loss(tiny_build):
     assert module.average_logps
     with torch.no_grad():
         assert float(module.loss_on(PAIRS).loss) == pytest.approx(25.0, abs=1e-4)
-    trainer = fit(module, 2)
+    fit(module, 2)
     assert module.step_idx == 2
-    assert math.isfinite(float(trainer.callback_metrics["train/loss"]))
+    assert math.isfinite(float(module.last_metrics["train/loss"]))
     with torch.no_grad():
         assert float(module.loss_on(PAIRS).loss) < 25.0

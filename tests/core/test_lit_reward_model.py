@@ -121,7 +121,7 @@ def test_steps_lower_the_loss_and_the_step_survives_a_checkpoint(tiny_build):
     assert float(after.loss) < 0.8 * float(before.loss) and float(after.accuracy) >= float(before.accuracy), (
         f"loss {float(before.loss):.3f} -> {float(after.loss):.3f}, "
         f"accuracy {float(before.accuracy):.2f} -> {float(after.accuracy):.2f}")
-    assert {"train/loss", "train/accuracy", "train/margin", "train/lr", "train/grad_norm"} <= set(trainer.callback_metrics)
+    assert {"train/loss", "train/accuracy", "train/margin", "train/lr", "train/grad_norm"} <= set(module.last_metrics)
     assert set(module.eval_results) == {"before", "after"}
     assert set(module.eval_results["after"]) == {"accuracy", "margin"}
     assert any(k.startswith("head.") for k in module.state_dict())
@@ -130,7 +130,8 @@ def test_steps_lower_the_loss_and_the_step_survives_a_checkpoint(tiny_build):
     module.on_save_checkpoint(ckpt)
     fresh = make_module(tiny_build)
     fresh.on_load_checkpoint(ckpt)
-    assert fresh.step_idx == 4 and fresh.eval_results == module.eval_results
+    # `after` belongs to the end of a fit: a resumed fit evaluates its own
+    assert fresh.step_idx == 4 and fresh.eval_results == {"before": module.eval_results["before"]}
 
 
 # ---- fp32 head, length normalisation, modalities -------------------------------------------------

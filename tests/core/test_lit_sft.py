@@ -50,7 +50,7 @@ def test_sft_steps_lower_the_loss(tiny_build):
 
     assert module.step_idx == 6
     assert after < 0.5 * before, f"loss {before:.3f} -> {after:.3f}"
-    assert {"train/loss", "train/token_accuracy", "train/grad_norm", "train/lr"} <= set(t.callback_metrics)
+    assert {"train/loss", "train/token_accuracy", "train/grad_norm", "train/lr"} <= set(module.last_metrics)
 
 
 def test_sft_restores_step_from_checkpoint(tiny_build, tmp_path):

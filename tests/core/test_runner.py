@@ -53,8 +53,8 @@ def fit(module: Any, output_dir: Path, max_steps: int, ckpt_path: str | None = N
         def __init__(self) -> None:
             self.metrics: dict[int, dict[str, float]] = {}
 
-        def on_train_batch_end(self, trainer: Any, *args: Any) -> None:
-            self.metrics[trainer.global_step] = {k: float(trainer.callback_metrics[k]) for k in TRACKED}
+        def on_train_batch_end(self, trainer: Any, pl_module: Any, *args: Any) -> None:
+            self.metrics[trainer.global_step] = {k: float(pl_module.last_metrics[k]) for k in TRACKED}
 
     run = RunArgs(output_dir=output_dir, max_steps=max_steps, save_every_n_steps=2, accelerator="cpu")
     recorder = MetricRecorder()

@@ -177,13 +177,41 @@ def flags(*argv: str, needle: str | None = None) -> Build:
     return lambda tmp, _: (list(argv), (needle or argv[0],))
 
 
+def output_dir_is_a_file(tmp: Path, _: Path) -> tuple[list[str], tuple[str, ...]]:
+    (tmp / "taken").write_text("a file")
+    return ["--output-dir", str(tmp / "taken")], ("--output-dir", "is a file, not a folder")
+
+
+def run_folder_as_model(tmp: Path, demo: Path) -> tuple[list[str], tuple[str, ...]]:
+    run = tmp / "earlier"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "last.ckpt").write_bytes(b"x")
+    (run / "config.yaml").write_text("run: {}\n")
+    return ["--model", str(run / "checkpoints" / "last.ckpt")], (
+        "--model", f"this is a visionrl run folder; use {run / 'model'}")
+
+
+def other_clis_checkpoint(tmp: Path, _: Path) -> tuple[list[str], tuple[str, ...]]:
+    import torch
+
+    (tmp / "out" / "checkpoints").mkdir(parents=True)
+    torch.save({"visionrl": {"step": 2, "run": {"cli": "robustness-train", "method": "GRPO", "model": "demo"}}},
+               tmp / "out" / "checkpoints" / "last.ckpt")
+    return ["--resume", "last"], ("--resume", "written by robustness-train", "not by this selfreward-train run")
+
+
+def overlong_question(tmp: Path, _: Path) -> tuple[list[str], tuple[str, ...]]:
+    return ["--data", str(dataset(tmp, {**GOOD, "id": "long", "problem": "colour " * 200_000})),
+            "--dataset.eval-size", "1"], ("--max-prompt-tokens 8192", "held-out record 'long'", "-token prompt")
+
+
 CASES: dict[str, Build] = {
     # data
     "missing data path": lambda tmp, _: (["--data", str(tmp / "nope")], (str(tmp / "nope"), "no such file")),
     "unknown hub dataset offline": flags(
         "--data", "nobody-here/no-such-dataset-42", needle="nobody-here/no-such-dataset-42"
     ),
-    "missing image file": bad_row("'nope.png' not found", images=["nope.png"]),
+    "missing image file": bad_row("'nope.png' not found: there is no file", "/data/nope.png", images=["nope.png"]),
     "corrupt image": bad_row(
         "'bad.png' cannot be decoded",
         images=["bad.png"],
@@ -242,6 +270,17 @@ CASES: dict[str, Build] = {
         "--devices", "4096", "--accelerator", "cpu", needle="--devices 4096 is more than the"
     ),
     "unknown preset": flags("--preset", "nope", needle="--preset 'nope' is unknown"),
+    "negative grad-norm limit": flags("--grpo.optim.max-grad-norm", "-1", needle="--grpo.optim.max-grad-norm -1.0"),
+    "zero PPO epochs": flags("--grpo.ppo-epochs", "0", needle="--grpo.ppo-epochs 0: must be > 0"),
+    "zero mini-batches": flags("--grpo.mini-batches", "0", needle="--grpo.mini-batches 0: must be > 0"),
+    "NaN lambdas": flags("--lambdas", "nan", "nan", needle="--lambdas nan nan"),
+    "zero data limit": flags("--dataset.limit", "0", needle="--dataset.limit 0: must be > 0"),
+    "negative data limit": flags("--dataset.limit", "-1", needle="--dataset.limit -1: must be > 0"),
+    "push to an invalid repo id": flags("--push-to-hub", "not a repo!", needle="--push-to-hub 'not a repo!'"),
+    "output dir that is a file": output_dir_is_a_file,
+    "a run folder as the model": run_folder_as_model,
+    "another CLI's checkpoint": other_clis_checkpoint,
+    "overlong question": overlong_question,
     # checkpoints
     "resume without a checkpoint": flags("--resume", "last", needle="--resume last: there is no"),
     "resume from a file that is not a checkpoint": checkpoint(
@@ -277,7 +316,7 @@ def test_bad_input_exits_2_with_one_line(
     as_process = name.endswith(" [subprocess]")
     argv, needles = CASES[name.removesuffix(" [subprocess]")](tmp_path, demo_model_dir)
     out = tmp_path / "out"
-    argv = [*argv, "--output-dir", str(out)]
+    argv = ["--output-dir", str(out), *argv]  # a case may name its own output dir (the last flag wins)
     before = listing(out)
     if as_process:
         exe = Path(sys.executable).parent / "selfreward-train"

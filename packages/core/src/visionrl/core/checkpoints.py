@@ -42,8 +42,9 @@ def resolve_resume(run: RunArgs) -> str | None:
     return run.resume
 
 
-def check_checkpoint(path: str | os.PathLike, flag: str = "--resume") -> None:
-    """Raise `UserError` unless `path` reads with `torch.load(weights_only=True)` (module docstring, point 3).
+def check_checkpoint(path: str | os.PathLike, flag: str = "--resume") -> dict[str, Any]:
+    """Raise `UserError` unless `path` reads with `torch.load(weights_only=True)` (module docstring, point 3);
+    return the checkpoint's `visionrl` record (step, held-out results, which run wrote it), {} if none.
 
     Memory-mapped, so only the pickled structure is read, not the tensor data. A directory (an FSDP sharded
     checkpoint) is left to Lightning, which reads its metadata with `weights_only=True` as well.
@@ -55,14 +56,14 @@ def check_checkpoint(path: str | os.PathLike, flag: str = "--resume") -> None:
 
     path = Path(path)
     if path.is_dir():
-        return
+        return {}
     unreadable = UserError(
         f"{flag} {path}: not a readable checkpoint (truncated, or not written by torch.save)."
     )
     if not zipfile.is_zipfile(path):  # torch.save writes a zip archive; a cut-off one lacks its directory
         raise unreadable
     try:
-        torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except pickle.UnpicklingError as exc:
         found = re.search(r"GLOBAL (\S+)", str(exc))
         what = f" ({found.group(1)})" if found else ""
@@ -72,6 +73,19 @@ def check_checkpoint(path: str | os.PathLike, flag: str = "--resume") -> None:
         ) from None
     except (RuntimeError, OSError, EOFError, ValueError):
         raise unreadable from None
+    record = checkpoint.get("visionrl") if isinstance(checkpoint, dict) else None
+    return record if isinstance(record, dict) else {}
+
+
+def check_resume_identity(path: str | os.PathLike, expected: dict[str, str], flag: str = "--resume") -> None:
+    """Refuse a checkpoint that another CLI, method or base model wrote (it would train nothing of this run
+    and export the other run's model). Checkpoints without the record (older ones) pass."""
+    saved = check_checkpoint(path, flag).get("run", {})
+    for key in ("cli", "method", "model"):
+        if key in saved and key in expected and saved[key] != expected[key]:
+            raise UserError(f"{flag} {path}: written by {saved.get('cli', '?')} ({saved.get('method', '?')} on "
+                            f"{saved.get('model', '?')}), not by this {expected.get('cli', '?')} run "
+                            f"({expected.get('method', '?')} on {expected.get('model', '?')}).")
 
 
 # Lightning plug-ins, defined on first use so that importing this module never imports Lightning.
@@ -114,10 +128,17 @@ def _lightning_classes() -> dict[str, type]:
                 tmp.unlink(missing_ok=True)
 
     class PreemptionCallback(Callback):
-        """On SIGTERM, save `<dirpath>/last.ckpt` at the end of the current batch and stop every rank."""
+        """On SIGTERM, save `<dirpath>/last.ckpt` at the end of the current batch and stop every rank. Whenever
+        any checkpoint is written, the loggers are flushed first, so the curves on disk always cover the
+        checkpointed steps (a SIGKILL after a checkpoint loses no point of a curve; modules log each step's
+        metrics inside the step, see `lit.common.log_step`)."""
 
         def __init__(self, dirpath: str | os.PathLike) -> None:
             self.dirpath = Path(dirpath)
+
+        def on_save_checkpoint(self, trainer: Any, pl_module: Any, checkpoint: dict[str, Any]) -> None:
+            for logger in trainer.loggers:
+                logger.save()
 
         def on_train_batch_end(self, trainer: Any, *args: Any, **kwargs: Any) -> None:
             # Lightning's handler sets the flag per process; a rank that saw the signal must not enter the

@@ -192,11 +192,11 @@ def _exit_user_error(exc: Exception) -> None:
 
 def _print_rank_zero(message: str) -> None:
     # Every DDP rank runs the same entry; one copy of the message is enough.
-    if _is_global_rank_zero():
+    if is_global_rank_zero():
         print(message, file=sys.stderr, flush=True)
 
 
-def _is_global_rank_zero() -> bool:
+def is_global_rank_zero() -> bool:
     """False when any launcher variable names a rank other than 0 (the process need not know which)."""
     for var in _RANK_VARS:
         value = os.environ.get(var, "0").strip() or "0"
@@ -215,7 +215,7 @@ def prepare_output_dir(run_or_path: RunArgs | EvalArgs | Path | str, config: Any
     Fields named like secrets (`token`, `hf_token`, `api_key`, ...) are never written.
     """
     out = Path(getattr(run_or_path, "output_dir", run_or_path))
-    if _is_global_rank_zero():
+    if is_global_rank_zero():
         import yaml
 
         out.mkdir(parents=True, exist_ok=True)

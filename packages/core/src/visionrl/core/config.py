@@ -38,11 +38,15 @@ class RunArgs(Checked):
     RANGES: ClassVar[dict[str, Range]] = {
         "max_steps": POSITIVE, "devices": POSITIVE, "num_nodes": POSITIVE, "seed": NON_NEGATIVE,
         "save_every_n_steps": POSITIVE, "log_every_n_steps": POSITIVE, "eval_every": NON_NEGATIVE,
-        "threads": POSITIVE}
+        "threads": POSITIVE, "max_prompt_tokens": POSITIVE}
 
     def problems(self) -> Iterator[tuple[str, str]]:
         if self.precision not in PRECISIONS:
             yield "precision", f"is not supported; choose one of {', '.join(PRECISIONS)}"
+        if self.quiet and self.verbose:
+            yield "quiet", "cannot be combined with --verbose"
+        if self.overwrite and self.resume is not None:
+            yield "overwrite", "cannot be combined with --resume (one starts over, the other continues)"
 
     model: str = "demo"
     """Policy to train: a Hugging Face hub id, a local model directory, or "demo" (a tiny offline model)."""
@@ -80,13 +84,26 @@ class RunArgs(Checked):
     threads: int | None = None
     """Intra-op CPU threads per process (None: cores / processes on the node). Tiny models want 1: their
     ops are too small to split, and a core shared with another process slows every op ~10× (measured)."""
+    max_prompt_tokens: int = 8192
+    """Longest prompt, in tokens as the model sees it (chat template and image tokens included), checked
+    for every training and held-out record once the model has loaded (EasyR1: max_prompt_length)."""
+    overlong_prompts: Literal["error", "drop"] = "error"
+    """A prompt over --max-prompt-tokens: stop naming its record, or drop such records and count them."""
+    overwrite: bool = False
+    """Start over in an --output-dir that already holds a run (its checkpoints, curves, samples, model and
+    metrics are deleted first); without it such a folder is refused unless --resume continues it."""
+    quiet: bool = False
+    """Print only errors and the closing summary."""
+    verbose: bool = False
+    """Also show the libraries' own messages (Lightning, transformers) that are hidden by default."""
 
 
 @dataclass(frozen=True, kw_only=True)
 class EvalArgs(Checked):
     """Flags every eval CLI shares."""
 
-    RANGES: ClassVar[dict[str, Range]] = {"limit": POSITIVE, "batch_size": POSITIVE, "seed": NON_NEGATIVE}
+    RANGES: ClassVar[dict[str, Range]] = {"limit": POSITIVE, "batch_size": POSITIVE, "seed": NON_NEGATIVE,
+                                          "max_prompt_tokens": POSITIVE}
 
     model: str = "demo"
     """Model to evaluate: a Hugging Face hub id, a local model directory, or "demo"."""
@@ -100,6 +117,15 @@ class EvalArgs(Checked):
     """Prompts per forward/generate call."""
     seed: int = 0
     """Random seed for sampling and subsetting (>= 0)."""
+    max_prompt_tokens: int = 8192
+    """Longest prompt in tokens (chat template and image tokens included), checked for every record before
+    generating."""
+    overlong_prompts: Literal["error", "drop"] = "error"
+    """A prompt over --max-prompt-tokens: stop naming its record, or drop such records and count them."""
+    quiet: bool = False
+    """Print only errors and the closing summary."""
+    verbose: bool = False
+    """Also show the libraries' own messages (Lightning, transformers) that are hidden by default."""
 
 
 @dataclass(frozen=True)

@@ -103,10 +103,21 @@ def export_model(model: Any, processor: Any, out_dir: Path, card: ModelCardInfo,
         if processor is not None:
             processor.save_pretrained(tmp)
         render_model_card(card).save(tmp / "README.md")
+        _follow_umask(tmp)
         _replace_dir(tmp, out_dir)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out_dir
+
+
+def _follow_umask(folder: Path) -> None:
+    """Give every exported file the mode the umask gives a new file (0644 under the usual 022): safetensors
+    writes its file through a private temp file (0600), which teammates on a shared disk could not read."""
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in folder.rglob("*"):
+        path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
+    folder.chmod(0o777 & ~umask)
 
 
 def _replace_dir(src: Path, dst: Path) -> None:
@@ -119,6 +130,33 @@ def _replace_dir(src: Path, dst: Path) -> None:
     os.replace(dst, old)
     os.replace(src, dst)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def check_push(repo_id: str, *, token: str | None = None, flag: str = "--push-to-hub") -> None:
+    """Before any training: `repo_id` is a valid Hub repo id, the Hub is reachable (not offline mode), a token
+    exists and the Hub accepts it. Raises `UserError` naming `flag`; the token is never printed."""
+    from huggingface_hub import HfApi, constants, get_token
+    from huggingface_hub.errors import HfHubHTTPError, HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError:
+        raise UserError(f"{flag} {repo_id!r}: not a Hub repo id (owner/name of letters, digits, '-', '_', '.')") \
+            from None
+    if constants.HF_HUB_OFFLINE:
+        raise UserError(f"{flag}: Hugging Face offline mode is on (HF_HUB_OFFLINE=1); unset it to push to the Hub.")
+    token = token or get_token()
+    if not token:
+        raise UserError(f"{flag}: no Hugging Face token found; set HF_TOKEN or run `hf auth login` first.")
+    try:
+        HfApi(token=token).whoami()
+    except HfHubHTTPError as exc:
+        status = exc.response.status_code if exc.response is not None else None
+        raise UserError(f"{flag}: the Hub refused the token (HTTP {status}); set a valid HF_TOKEN.") from None
+    except OSError as exc:  # network unreachable, DNS, TLS
+        raise UserError(f"{flag}: cannot reach the Hugging Face Hub to check the token ({type(exc).__name__}).") \
+            from None
 
 
 def push_to_hub(

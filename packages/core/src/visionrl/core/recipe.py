@@ -58,6 +58,11 @@ class Method:
     """GRPO: (rollout, rewards, ctx, cfg) -> (rows, advantages); None = z-score of the weighted sum."""
     callbacks: Sequence[Any] = ()
     """Extra Lightning callbacks (core already adds checkpointing, pre-emption and periodic evaluation)."""
+    heldout_prompt: Callable[[Any], Any] | None = None
+    """The prompt `evaluate` shows for a held-out record (checked against `--max-prompt-tokens`; None: not
+    checked)."""
+    headline: Sequence[str] = ()
+    """Held-out metrics the console shows before → after (empty: all)."""
 
 
 @dataclass

@@ -6,8 +6,6 @@ which turn it into one line and exit code 2.
 
 from __future__ import annotations
 
-import json
-
 from visionrl.core.cli import parse_config, run_cli
 from visionrl.robustness.config import DESCRIPTION, EVAL_PRESETS, TRAIN_PRESETS, EvalConfig, TrainConfig
 
@@ -25,10 +23,7 @@ def eval_main(args: list[str] | None = None) -> None:
     cfg = parse_config(EvalConfig, EVAL_PRESETS, args=args, prog="robustness-eval", description=DESCRIPTION)
     from visionrl.robustness.evaluate import run_eval
 
-    metrics = run_eval(cfg)
-    base = {k: round(v, 4) for k, v in metrics.items() if k.endswith("/accuracy")}
-    print(json.dumps(base, indent=2, sort_keys=True))
-    print(f"wrote {cfg.eval.output_dir}/report.md")
+    run_eval(cfg)
 
 
 def train() -> None:

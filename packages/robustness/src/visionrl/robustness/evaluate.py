@@ -55,17 +55,26 @@ def judge_agreement(results: list[Any], names: list[str]) -> dict[str, float]:
 def run_eval(cfg: EvalConfig, *, judges: list[Any] | None = None) -> dict[str, float]:
     """Load data and model, run the suite, write every output file; returns metrics.json's content."""
     import torch
-    from visionrl.core.evaluation.judges import check_judge_specs
+    from visionrl.core.console import Console
+    from visionrl.core.data.lengths import check_prompt_lengths
+    from visionrl.core.evaluation.judges import check_judge_specs as check_judges
     from visionrl.core.evaluation.models import check_model_source, eval_model
     from visionrl.core.evaluation.outputs import write_results
     from visionrl.robustness.benchmarks import load_benchmarks
     from visionrl.robustness.metrics import summarize
+    from visionrl.robustness.perturb import perturb
     from visionrl.robustness.report import write_figures, write_report
     from visionrl.robustness.suite import run_suite
 
     start = time.perf_counter()
-    check_model_source(cfg.eval.model)
-    check_judge_specs(cfg.judges if judges is None else [], "--judges")
+    e = cfg.eval
+    console = Console("robustness-eval", quiet=e.quiet, verbose=e.verbose)
+    console.quiet_libraries()
+    check_model_source(e.model)
+    check_judges(cfg.judges if judges is None else [], "--judges")
+    console.header("robustness and CoT-consistency suite", {"model": e.model, "data": e.data,
+                                                          "variants": len(cfg.variants),
+                                                          "judges": ", ".join(cfg.judges)}, e.output_dir)
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.eval.seed)
@@ -79,6 +88,11 @@ def run_eval(cfg: EvalConfig, *, judges: list[Any] | None = None) -> dict[str, f
         cfg.eval.data, cfg.eval.limit, split=cfg.split, columns=columns, shapes_size=cfg.shapes_size
     )
     vlm = eval_model(cfg.eval.model)
+    dropped = {}
+    for bench, records in benchmarks.items():
+        benchmarks[bench], dropped[bench], _ = check_prompt_lengths(
+            vlm, records, lambda r: perturb(r, "base").prompt, limit=e.max_prompt_tokens,
+            policy=e.overlong_prompts, what=f"{bench} benchmark")
     judges = judges if judges is not None else build_judges(cfg.judges, vlm, cfg)
     out = cfg.eval.output_dir
     results = run_suite(
@@ -96,8 +110,9 @@ def run_eval(cfg: EvalConfig, *, judges: list[Any] | None = None) -> dict[str, f
     metrics = summarize(results)
     if len(judges) >= 2:
         metrics.update(judge_agreement(results, [j.name for j in judges]))
+    metrics.update({f"eval/{bench}/dropped_overlong": float(n) for bench, n in dropped.items() if n})
     metrics["eval/runtime_s"] = round(time.perf_counter() - start, 2)
-    write_results(out, cfg, metrics, [r.to_json() for r in results])
+    paths = write_results(out, cfg, metrics, [r.to_json() for r in results])
     if cfg.plots:
         write_figures(results, metrics, out)
     write_report(
@@ -112,4 +127,19 @@ def run_eval(cfg: EvalConfig, *, judges: list[Any] | None = None) -> dict[str, f
             "runtime": f"{metrics['eval/runtime_s']:.0f} s",
         },
     )
+    console.summary(
+        [(bench, _headline(metrics, bench)) for bench in benchmarks]
+        + [("report", str(out / "report.md")), ("metrics", str(paths["metrics"])),
+           ("predictions", str(paths["predictions"]))]
+    )
     return metrics
+
+
+def _headline(metrics: dict[str, float], bench: str) -> str:
+    """Base accuracy and the Wrong-Think accuracy drop, the suite's two headline numbers."""
+    base = metrics.get(f"eval/{bench}/base/accuracy")
+    wrong = metrics.get(f"eval/{bench}/wrong_think/accuracy")
+    parts = [f"base accuracy {base:.3f}" if base is not None else ""]
+    if base is not None and wrong is not None:
+        parts.append(f"Wrong-Think accuracy {wrong:.3f} (drop {base - wrong:+.3f})")
+    return " · ".join(p for p in parts if p)

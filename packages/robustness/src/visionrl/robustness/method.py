@@ -14,6 +14,7 @@ from visionrl.robustness.config import TrainConfig
 
 PAPER = "2602.12506"
 BENCHMARK = "robustness"
+HEADLINE = ("accuracy", "reward", "wrong_think/accuracy", "base/consistency")
 
 
 def recipe(cfg: TrainConfig) -> Recipe:
@@ -43,7 +44,10 @@ def build(cfg: TrainConfig, vlm: Any, splits: Splits) -> Method:
     from visionrl.robustness.rewards import build_rewards, training_items
 
     judge = make_judge(cfg.judge, flag="--judge", evaluated=vlm, batch_size=cfg.eval_batch_size)
-    common = {"heldout": splits.heldout, "evaluate": evaluator(cfg, judge), "benchmark": BENCHMARK}
+    from visionrl.robustness.perturb import perturb
+
+    common = {"heldout": splits.heldout, "evaluate": evaluator(cfg, judge), "benchmark": BENCHMARK,
+              "heldout_prompt": lambda r: perturb(r, "base").prompt, "headline": HEADLINE}
     if cfg.stage == "sft":
         return Method(train=sft_examples(splits.train), **common)
     items = training_items(splits.train, augment_prob=cfg.augment_prob if cfg.augment else 0.0, seed=cfg.run.seed)

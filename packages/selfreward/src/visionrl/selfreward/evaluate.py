@@ -143,21 +143,32 @@ def run_eval(cfg: EvalConfig, *, judge: Judge | None = None, lsr_judge: Judge | 
     """Load data, model and judge (checked before anything loads), grade, write metrics.json,
     predictions.jsonl and config.yaml together; returns the metrics."""
     import torch
+    from visionrl.core.console import Console, one_metric_line
+    from visionrl.core.data.lengths import check_prompt_lengths
     from visionrl.core.evaluation.judges import check_judge_specs, resolve_judge
     from visionrl.core.evaluation.models import check_model_source, eval_model
     from visionrl.core.evaluation.outputs import write_results
     from visionrl.core.rollout import SamplingParams, generate_texts
     from visionrl.selfreward.prompts import cot_prompt, see_think_prompt
 
-    check_model_source(cfg.eval.model)
+    e = cfg.eval
+    console = Console("selfreward-eval", quiet=e.quiet, verbose=e.verbose)
+    console.quiet_libraries()
+    check_model_source(e.model)
     check_judge_specs([cfg.judge] if cfg.judge else [], "--judge")
-    torch.manual_seed(cfg.eval.seed)
+    console.header(f"Vision-SR1 evaluation ({cfg.prompt})", {"model": e.model, "data": e.data,
+                                                             "judge": cfg.judge}, e.output_dir)
+    torch.manual_seed(e.seed)
     name, records = load_benchmark(cfg)
-    vlm = eval_model(cfg.eval.model)
+    vlm = eval_model(e.model)
     make = (lambda r: see_think_prompt(r.question, list(r.images), literal_backslash_n=cfg.literal_backslash_n)) \
         if cfg.prompt == "see_think" else (lambda r: cot_prompt(r.question, list(r.images)))
-    preds = generate_texts(vlm, [make(r) for r in records], SamplingParams(do_sample=False, max_new_tokens=cfg.max_new_tokens),
-                           batch_size=cfg.eval.batch_size)
+    records, dropped, _ = check_prompt_lengths(vlm, records, make, limit=e.max_prompt_tokens,
+                                               policy=e.overlong_prompts, what="benchmark")
+    with console.bar(f"generate {name}", total=len(records), unit=" prompts"):
+        preds = generate_texts(vlm, [make(r) for r in records],
+                               SamplingParams(do_sample=False, max_new_tokens=cfg.max_new_tokens),
+                               batch_size=e.batch_size)
 
     def make_judge(jvlm: Any, jname: str) -> Judge:
         return text_judge(jvlm, jname, cfg.judge_max_new_tokens, cfg.eval.batch_size, paper_sampling=jname != "self")
@@ -166,8 +177,17 @@ def run_eval(cfg: EvalConfig, *, judge: Judge | None = None, lsr_judge: Judge | 
         judge = resolve_judge(cfg.judge, flag="--judge", evaluated=vlm, make=make_judge)
     if lsr_judge is None and cfg.lsr and cfg.prompt == "see_think":
         lsr_judge = judge or make_judge(vlm, "self")
-    items = score_items(records, preds, judge=judge, lsr_judge=lsr_judge if cfg.lsr else None,
-                        strict_description=cfg.strict_description)
+    with console.bar("judge", unit=" prompts"):
+        items = score_items(records, preds, judge=judge, lsr_judge=lsr_judge if cfg.lsr else None,
+                            strict_description=cfg.strict_description)
     metrics = summarize(items, name, cfg.prompt)
-    write_results(cfg.eval.output_dir, cfg, metrics, [asdict(it) for it in items])
+    if dropped:
+        metrics[f"eval/{name}/dropped_overlong"] = float(dropped)
+    paths = write_results(e.output_dir, cfg, metrics, [asdict(it) for it in items])
+    shown = {k.rsplit("/", 1)[-1]: v for k, v in metrics.items() if k.rsplit("/", 1)[-1] in SUMMARY_KEYS}
+    console.summary([(name, one_metric_line(shown, list(SUMMARY_KEYS))), ("metrics", str(paths["metrics"])),
+                     ("predictions", str(paths["predictions"]))])
     return metrics
+
+
+SUMMARY_KEYS = ("accuracy", "rule_accuracy", "format", "lsr", "n")

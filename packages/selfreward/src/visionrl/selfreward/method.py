@@ -11,6 +11,7 @@ from visionrl.core.recipe import SHAPES, SHAPES_RL_SEED, Method, Recipe, Splits,
 from visionrl.selfreward.config import TrainConfig
 
 PAPER = "2508.19652"
+HEADLINE = ("accuracy", "format", "visual", "reward")
 
 
 def recipe(cfg: TrainConfig) -> Recipe:
@@ -34,15 +35,19 @@ def load_splits(cfg: TrainConfig) -> Splits:
 def build(cfg: TrainConfig, vlm: Any, splits: Splits) -> Method:
     evaluate = evaluator(cfg)
     if cfg.stage == "sft":
+        from visionrl.selfreward.modes import build_method
+
+        shown = build_method(cfg.mode, literal_backslash_n=cfg.literal_backslash_n).prompt_fn
         return Method(train=sft_examples(cfg, splits.train), heldout=splits.heldout, evaluate=evaluate,
-                      benchmark=_benchmark(cfg))
+                      benchmark=_benchmark(cfg), heldout_prompt=shown, headline=HEADLINE)
     from visionrl.selfreward.modes import build_method
 
     m = build_method(cfg.mode, format_weight=cfg.format_weight, strict_description=cfg.strict_description,
                      literal_backslash_n=cfg.literal_backslash_n, lambdas=cfg.lambdas,
                      pad_token_id=vlm.pad_token_id, gen_batch_size=cfg.grpo.gen_batch_size, engine=cfg.grpo.engine)
     return Method(train=splits.train, heldout=splits.heldout, evaluate=evaluate, benchmark=_benchmark(cfg),
-                  prompt_fn=m.prompt_fn, rewards=m.rewards, advantage_fn=m.advantage_fn)
+                  prompt_fn=m.prompt_fn, rewards=m.rewards, advantage_fn=m.advantage_fn,
+                  heldout_prompt=m.prompt_fn, headline=HEADLINE)
 
 
 def _benchmark(cfg: TrainConfig) -> str:

@@ -80,7 +80,7 @@ def _resolve(value: str, policy: ImagePolicy, where: Where) -> Path:
     if not path.is_relative_to(root):
         raise where.error(f"image path {value!r} points outside the dataset folder {policy.root}")
     if not path.is_file():
-        raise where.error(f"image {value!r} not found in {policy.root}")
+        raise where.error(f"image {value!r} not found: there is no file {path}")
     if path.stat().st_size == 0:
         raise where.error(f"image {value!r} is an empty (0-byte) file")
     return path

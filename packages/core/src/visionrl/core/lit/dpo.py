@@ -24,6 +24,7 @@ from visionrl.core.lit.common import (
     HeldOutEval,
     accumulate_and_step,
     build_optimizer,
+    log_step,
     records_for_step,
 )
 from visionrl.core.lit.reward_model import pair_prompt
@@ -100,6 +101,6 @@ class DPOModule(HeldOutEval, L.LightningModule):
         rows = [self.pairs[i] for i in idx]
         out = accumulate_and_step(self, rows, self.cfg.micro_batch_size, self.loss_on, tuple(METRICS),
                                   list(self.policy.parameters()), "DPO")
-        self.log_dict({**{METRICS[k]: out[k] for k in METRICS}, "train/grad_norm": out["grad_norm"],
-                       "train/lr": out["lr"]}, on_step=True, on_epoch=False, sync_dist=True, batch_size=len(rows))
+        log_step(self, {**{METRICS[k]: out[k] for k in METRICS}, "train/grad_norm": out["grad_norm"],
+                        "train/lr": out["lr"]}, self.step_idx)
         self.step_idx += 1

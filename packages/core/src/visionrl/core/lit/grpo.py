@@ -31,6 +31,7 @@ from visionrl.core.lit.common import (
     build_optimizer,
     check_finite,
     drop_jsonl_rows,
+    log_step,
     records_for_step,
     step_seed,
 )
@@ -100,7 +101,7 @@ class GRPOModule(HeldOutEval, L.LightningModule):
         rewards = self.score(rollout, ctx, step)
         train_rows, adv = self.advantage_fn(rollout, rewards, ctx, self.cfg)
         stats = self.update(train_rows, adv, step)
-        self.log_step(rollout, rewards, stats, time.perf_counter() - t0, ctx)
+        self.log_metrics(rollout, rewards, stats, time.perf_counter() - t0, ctx)
         if self.samples_path is not None and self.cfg.log_samples_every and step % self.cfg.log_samples_every == 0:
             self.write_samples(rollout, rewards, step)
         self.step_idx += 1
@@ -215,13 +216,13 @@ class GRPOModule(HeldOutEval, L.LightningModule):
         return float(torch.nn.utils.clip_grad_norm_(params, max_norm))
 
     # ---- logging ----------------------------------------------------------------------------
-    def log_step(self, rollout: Rollout, rewards: dict[str, torch.Tensor], stats: dict[str, float],
+    def log_metrics(self, rollout: Rollout, rewards: dict[str, torch.Tensor], stats: dict[str, float],
                  seconds: float, ctx: RewardContext) -> None:
         from visionrl.core.lit.metrics import grpo_metrics
 
         metrics = grpo_metrics(rollout, rewards, stats, seconds, ctx, self.lr_schedulers().get_last_lr()[0],
                                {r.name: r.weight for r in self.rewards})
-        self.log_dict(metrics, on_step=True, on_epoch=False, sync_dist=True, batch_size=len(rollout))
+        log_step(self, metrics, self.step_idx)
 
     def write_samples(self, rollout: Rollout, rewards: dict[str, torch.Tensor], step: int) -> None:
         if self.global_rank != 0:

@@ -29,6 +29,7 @@ from visionrl.core.lit.common import (
     HeldOutEval,
     accumulate_and_step,
     build_optimizer,
+    log_step,
     records_for_step,
 )
 from visionrl.core.losses import BTOut, bradley_terry_loss, length_normalize
@@ -222,6 +223,5 @@ class RewardModelModule(HeldOutEval, L.LightningModule):
         rows = [self.pairs[i] for i in idx]
         out = accumulate_and_step(self, rows, self.cfg.micro_batch_size, self.loss_on, ("loss", "accuracy", "margin"),
                                   list(self.parameters()), "reward-model")
-        self.log_dict({f"train/{k}": v for k, v in out.items()}, on_step=True, on_epoch=False, sync_dist=True,
-                      batch_size=len(rows))
+        log_step(self, {f"train/{k}": v for k, v in out.items()}, self.step_idx)
         self.step_idx += 1

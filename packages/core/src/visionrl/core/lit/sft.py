@@ -15,6 +15,7 @@ from visionrl.core.lit.common import (
     HeldOutEval,
     accumulate_and_step,
     build_optimizer,
+    log_step,
     records_for_step,
 )
 from visionrl.core.losses import masked_ce_loss
@@ -60,7 +61,6 @@ class SFTModule(HeldOutEval, L.LightningModule):
         rows = [self.examples[i] for i in idx]
         out = accumulate_and_step(self, rows, self.cfg.micro_batch_size, self.loss_on, ("loss", "accuracy"),
                                   list(self.policy.parameters()), "SFT")
-        self.log_dict({"train/loss": out["loss"], "train/token_accuracy": out["accuracy"],
-                       "train/grad_norm": out["grad_norm"], "train/lr": out["lr"]},
-                      on_step=True, on_epoch=False, sync_dist=True, batch_size=len(rows))
+        log_step(self, {"train/loss": out["loss"], "train/token_accuracy": out["accuracy"],
+                        "train/grad_norm": out["grad_norm"], "train/lr": out["lr"]}, self.step_idx)
         self.step_idx += 1

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from visionrl.core.console import advance
 from visionrl.core.hparams import SamplingParams
 from visionrl.core.rollout.lean import lean_generate
 from visionrl.core.vlm.model import VLM, Prompt
@@ -115,6 +116,7 @@ def generate_texts(vlm: VLM, prompts: Sequence[Prompt], sampling: SamplingParams
     for lo in range(0, len(prompts), batch_size):
         ids = eng.run(vlm, vlm.encode(prompts[lo:lo + batch_size], device=device), sampling, 1)
         texts += vlm.decode(ids, vlm.completion_mask(ids))
+        advance(len(ids))  # the open phase bar, if any (held-out evaluation)
     return texts
 
 
