@@ -209,3 +209,19 @@ def test_malformed_rows_exit_2_naming_the_row(tmp_path):
     assert res.returncode == 2 and "Traceback" not in res.stderr
     errors = [line for line in res.stderr.splitlines() if line.startswith("error")]
     assert len(errors) == 1 and "data.jsonl row 1" in errors[0] and "'(C)'" in errors[0], res.stderr
+
+
+def test_judges_are_named_and_checked_before_any_model_loads(tmp_path, monkeypatch):
+    from visionrl.core.errors import UserError
+    from visionrl.robustness.cli import eval_main, train_main
+
+    def no_load(*args, **kwargs):
+        raise AssertionError("a model was loaded before the judges were checked")
+
+    monkeypatch.setattr("visionrl.core.evaluation.models.eval_model", no_load)
+    monkeypatch.setattr("visionrl.core.runner.load_policy", no_load)
+    with pytest.raises(UserError, match="--judges ./nope: no such model folder"):
+        eval_main(["--judges", "rule", "./nope", "--output-dir", str(tmp_path / "e")])
+    with pytest.raises(UserError, match="--judge ./nope: no such model folder"):
+        train_main(["--judge", "./nope", "--output-dir", str(tmp_path / "t")])
+    assert not (tmp_path / "e").exists() and not (tmp_path / "t").exists()

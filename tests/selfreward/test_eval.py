@@ -75,3 +75,21 @@ def test_lsr_and_weighted_average_edge_cases():
     assert math.isnan(language_shortcut_rate([], []))
     assert weighted_average({"a": (1.0, 1), "b": (0.0, 3)}) == 0.25
     assert math.isnan(weighted_average({}))
+
+
+def test_a_bad_judge_is_named_before_any_model_loads_and_leaves_no_folder(tmp_path, monkeypatch):
+    """`--judge` (not `--model`) is named, before the evaluated model loads; config.yaml is not left behind."""
+    import pytest
+    from visionrl.core.errors import UserError
+    from visionrl.selfreward.cli import eval_main
+
+    def no_load(*args, **kwargs):
+        raise AssertionError("a model was loaded before the judge was checked")
+
+    monkeypatch.setattr("visionrl.core.evaluation.models.eval_model", no_load)
+    out = tmp_path / "eval"
+    for judge, message in (("./no-such-judge", "--judge ./no-such-judge: no such model folder"),
+                           ("not a repo!", "--judge 'not a repo!' is neither a local model folder nor a hub id")):
+        with pytest.raises(UserError, match=message):
+            eval_main(["--judge", judge, "--output-dir", str(out)])
+    assert not out.exists()
