@@ -78,3 +78,28 @@ def test_ddp_two_processes(tmp_path, demo_model_dir):
     assert res.returncode == 0, res.stderr[-3000:]
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["steps"] == 2 and HELD_OUT <= set(metrics["after"])
+
+
+def test_overlong_prompts_are_dropped_and_counted(tmp_path, demo_model_dir):
+    """Caption pairs make 71-85-token critic prompts on the demo model, colour pairs 52: a 60-token limit drops
+    exactly the caption pairs (EasyR1's filter_overlong_prompts), in training and held-out data alike."""
+    from visionrl.core.demo import HELDOUT_SEED, demo_world
+    from visionrl.core.errors import UserError
+    from visionrl.core.recipe import SHAPES_RL_SEED
+    from visionrl.critic.cli import eval_main, train_main
+
+    small = ["--max-steps", "1", "--dataset.eval-size", "8", "--dataset.shapes-train-size", "40",
+             "--grpo.prompts-per-step", "2", "--max-prompt-tokens", "60"]
+    with pytest.raises(UserError, match="--max-prompt-tokens 60: training record .*-token prompt"):
+        train_main([*small, "--output-dir", str(tmp_path / "refused")])
+    train_main([*small, "--overlong-prompts", "drop", "--output-dir", str(tmp_path / "run")])
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    captions = [sum(p.category == "caption" for p in demo_world(seed).pairs(n)) for seed, n in
+                ((SHAPES_RL_SEED, 40), (HELDOUT_SEED, 8))]
+    assert metrics["dropped_overlong"] == {"train": captions[0], "heldout": captions[1]} and min(captions) > 0
+
+    eval_main(["--max-prompt-tokens", "60", "--overlong-prompts", "drop", "--limit", "8", "--reports", "critic",
+               "policy", "--output-dir", str(tmp_path / "eval")])
+    m = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert m["critic"]["shapes"]["dropped_overlong"] == captions[1]
+    assert m["critic"]["shapes"]["items"] == 8 - captions[1] and "dropped_overlong" not in m["policy"]["shapes"]

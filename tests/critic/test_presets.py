@@ -45,6 +45,9 @@ def test_shared_settings_match_the_reference(name):
     assert cfg.run.max_steps == 15 * 157  # total_epochs 15 × ⌈40,154 / 256⌉ rollout steps
     assert cfg.run.save_every_n_steps == 2 * 10  # save_freq 10 rollout steps = 20 optimiser steps
     assert cfg.run.devices == 8 and cfg.run.strategy == "fsdp" and cfg.run.precision.startswith("bf16")
+    # max_prompt_length 6142 (Llama: 4096), overlong prompts filtered out
+    assert cfg.run.max_prompt_tokens == (4096 if name == "llama-11b" else 6142)
+    assert cfg.run.overlong_prompts == "drop"
 
 
 @pytest.mark.parametrize(("name", "model", "lr", "prefill", "max_images"), [

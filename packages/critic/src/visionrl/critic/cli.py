@@ -6,8 +6,6 @@ which turn it into one line and exit code 2.
 
 from __future__ import annotations
 
-import json
-
 from visionrl.core.cli import parse_config, run_cli
 from visionrl.critic.config import EVAL_PRESETS, TRAIN_PRESETS, EvalConfig, TrainConfig
 
@@ -27,8 +25,7 @@ def eval_main(args: list[str] | None = None) -> None:
                                    "MM-RLHF-RewardBench, shapes pairs), as a policy, and as its own best-of-N judge.")
     from visionrl.critic.evaluate import run_eval
 
-    metrics = run_eval(cfg)
-    print(json.dumps(metrics, indent=2, sort_keys=True))
+    run_eval(cfg)
 
 
 def train() -> None:

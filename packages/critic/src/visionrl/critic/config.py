@@ -109,10 +109,14 @@ PAPER_EPOCHS = 15
 PAPER_STEPS = PAPER_EPOCHS * -(-PAPER_ROWS // 256)  # 15 epochs × 157 rollout steps (reference §1.5)
 
 
-def _paper(model: str, lr: float, *, prefill: str = "", max_images: int | None = None) -> TrainConfig:
+def _paper(model: str, lr: float, *, prefill: str = "", max_images: int | None = None,
+           max_prompt_tokens: int = 6142) -> TrainConfig:
+    """`max_prompt_length` 6142 (Llama: 4096) with overlong prompts filtered out (EasyR1's
+    `filter_overlong_prompts`): dropped and counted (`dropped_overlong` in metrics.json)."""
     return TrainConfig(
         run=RunArgs(model=model, data=PAPER_DATA, max_steps=PAPER_STEPS, devices=8, strategy="fsdp",
                     precision="bf16-true", accelerator="gpu", save_every_n_steps=20,
+                    max_prompt_tokens=max_prompt_tokens, overlong_prompts="drop",
                     output_dir=Path("outputs/critic-paper")),
         grpo=paper_grpo(lr), prefill=prefill, eval_max_new_tokens=2048, eval_batch_size=16,
         load=LoadOptions(dtype="bfloat16", gradient_checkpointing=True, freeze_vision=False),
@@ -126,7 +130,7 @@ TRAIN_PRESETS: dict[str, TrainConfig] = {
     "paper-7b": _paper("Qwen/Qwen2.5-VL-7B-Instruct", 1e-6),
     "plus-7b": _paper("russwang/ThinkLite-VL-7B", 5e-7),
     "mimo-7b": _paper("XiaomiMiMo/MiMo-VL-7B-SFT-2508", 1e-6, prefill="<think>"),
-    "llama-11b": _paper("meta-llama/Llama-3.2-11B-Vision-Instruct", 5e-7, max_images=1),
+    "llama-11b": _paper("meta-llama/Llama-3.2-11B-Vision-Instruct", 5e-7, max_images=1, max_prompt_tokens=4096),
 }
 
 

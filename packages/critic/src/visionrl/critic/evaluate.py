@@ -78,46 +78,104 @@ def load_all(cfg: EvalConfig) -> tuple[dict[str, list[PairRecord]], dict[str, li
     return critic, policy
 
 
+def check_lengths(cfg: EvalConfig, vlm: Any, critic: dict[str, list[Any]],
+                  policy: dict[str, list[Any]]) -> dict[str, dict[str, int]]:
+    """Every critic and policy prompt within `--max-prompt-tokens` (`--overlong-prompts drop`: dropped, in place,
+    and counted per report and benchmark)."""
+    from visionrl.core.data.lengths import check_prompt_lengths
+    from visionrl.core.evaluation.pairwise_scoring import presented
+    from visionrl.critic.policy import policy_prompts
+    from visionrl.critic.prompts import eval_critic_prompt
+
+    e = cfg.eval
+    shown = {"critic": lambda r: eval_critic_prompt(r.prompt, *presented(r), r.images, prefill=cfg.prefill),
+             "policy": lambda r: policy_prompts([r], cfg.prefill)[0]}
+    dropped: dict[str, dict[str, int]] = {"critic": {}, "policy": {}}
+    for report, data in (("critic", critic), ("policy", policy)):
+        for name, records in data.items():
+            data[name], dropped[report][name], _ = check_prompt_lengths(
+                vlm, records, shown[report], limit=e.max_prompt_tokens, policy=e.overlong_prompts,
+                what=f"{name} {report} benchmark")
+    return dropped
+
+
 def run_eval(cfg: EvalConfig) -> dict[str, Any]:
     """Check, load, run the reports, write metrics.json, samples.jsonl and config.yaml; returns the metrics."""
     import torch
+    from visionrl.core.console import Console
     from visionrl.core.evaluation.models import check_model_source, eval_model
     from visionrl.core.evaluation.outputs import write_jsonl, write_results
+
+    start, e = time.perf_counter(), cfg.eval
+    console = Console("critic-eval", quiet=e.quiet, verbose=e.verbose)
+    console.quiet_libraries()
+    check_model_source(e.model)
+    console.header("LLaVA-Critic-R1 evaluation", {
+        "model": e.model, "critic": e.data if "critic" in cfg.reports else None,
+        "policy": cfg.policy_data if {"policy", "self-critic"} & set(cfg.reports) else None,
+        "reports": ", ".join(cfg.reports)}, e.output_dir)
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
+    critic_data, policy_data = load_all(cfg)
+    vlm = eval_model(e.model)
+    dropped = check_lengths(cfg, vlm, critic_data, policy_data)
+    torch.manual_seed(e.seed)
+    metrics, samples = run_reports(cfg, vlm, critic_data, policy_data, console)
+    for report, counts in dropped.items():
+        for name, n in counts.items():
+            if n and name in metrics.get(report, {}):
+                metrics[report][name]["dropped_overlong"] = float(n)
+    metrics["runtime_s"] = round(time.perf_counter() - start, 2)
+    paths = write_results(e.output_dir, cfg, metrics)
+    write_jsonl(e.output_dir / "samples.jsonl", samples)
+    console.summary([*summary_rows(metrics), ("metrics", str(paths["metrics"])),
+                     ("samples", str(e.output_dir / "samples.jsonl"))])
+    return metrics
+
+
+def run_reports(cfg: EvalConfig, vlm: Any, critic_data: dict[str, list[PairRecord]],
+                policy_data: dict[str, list[Any]], console: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The critic, policy and self-critic reports asked for, each phase under its own progress bar."""
     from visionrl.core.evaluation.pairwise import PAIRWISE_BENCHMARKS
     from visionrl.critic import reports
     from visionrl.critic.judging import critic_judge
 
-    start = time.perf_counter()
-    check_model_source(cfg.eval.model)
-    if cfg.threads is not None:
-        torch.set_num_threads(cfg.threads)
-    critic_data, policy_data = load_all(cfg)
-    vlm = eval_model(cfg.eval.model)
-    torch.manual_seed(cfg.eval.seed)
     gen = {"batch_size": cfg.eval.batch_size, "engine": cfg.engine}
     judge = critic_judge(vlm, max_new_tokens=cfg.max_new_tokens, prefill=cfg.prefill, **gen)
     metrics: dict[str, Any] = {}
     samples: list[dict[str, Any]] = []
     for name, records in critic_data.items():
         bench = PAIRWISE_BENCHMARKS.get(name)
-        m, rows = reports.critic_report(judge, name, records, score=bench.score if bench else None,
-                                        both_orders=cfg.both_orders)
+        with console.bar(f"critic {name}", total=len(records) * (1 + cfg.both_orders), unit=" prompts"):
+            m, rows = reports.critic_report(judge, name, records, score=bench.score if bench else None,
+                                            both_orders=cfg.both_orders)
         metrics.setdefault("critic", {})[name] = m
         samples += rows
     greedy: dict[str, list[str]] = {}
     for name, records in policy_data.items():
-        m, rows, greedy[name] = reports.policy_report(vlm, name, records, max_new_tokens=cfg.policy_max_new_tokens,
-                                                      prefill=cfg.prefill, **gen)
+        with console.bar(f"policy {name}", total=len(records), unit=" prompts"):
+            m, rows, greedy[name] = reports.policy_report(vlm, name, records, max_new_tokens=cfg.policy_max_new_tokens,
+                                                          prefill=cfg.prefill, **gen)
         if "policy" in cfg.reports:
             metrics.setdefault("policy", {})[name] = m
             samples += rows
-    if "self-critic" in cfg.reports:
-        metrics["self_critic"], rows = self_critic(cfg, vlm, judge, policy_data, greedy)
+    if "self-critic" in cfg.reports and policy_data:
+        with console.bar("self-critic", unit=" prompts"):
+            metrics["self_critic"], rows = self_critic(cfg, vlm, judge, policy_data, greedy)
         samples += rows
-    metrics["runtime_s"] = round(time.perf_counter() - start, 2)
-    write_results(cfg.eval.output_dir, cfg, metrics)
-    write_jsonl(cfg.eval.output_dir / "samples.jsonl", samples)
-    return metrics
+    return metrics, samples
+
+
+def summary_rows(metrics: dict[str, Any]) -> list[tuple[str, str]]:
+    """One closing line per benchmark and report."""
+    from visionrl.core.console import one_metric_line
+
+    keys = {"critic": ["accuracy", "macro_accuracy", "accuracy_plus", "position1_rate", "unparsed"],
+            "policy": ["accuracy", "format"],
+            "self_critic": ["greedy_accuracy", "majority_accuracy", "self_critic_accuracy", "oracle_pass_at_n",
+                            "judge_calls"]}
+    return [(f"{report.replace('_', '-')} {name}", one_metric_line(m, keys[report]))
+            for report in keys for name, m in metrics.get(report, {}).items()]
 
 
 def self_critic(cfg: EvalConfig, vlm: Any, judge: Any, policy_data: dict[str, list[Any]],

@@ -22,6 +22,7 @@ from visionrl.critic.config import TrainConfig
 
 PAPER = "2509.00676"
 BENCHMARK = "critic"
+HEADLINE = ("accuracy", "both_orders_accuracy", "position1_rate", "policy_accuracy")
 
 
 @dataclass
@@ -117,7 +118,8 @@ def build(cfg: TrainConfig, vlm: Any, splits: Splits) -> Method:
     prompt_fn = train_prompt(cfg.prefill)
     rewards = build_rewards(cfg.reward, format_weight=cfg.format_weight, prefill=cfg.prefill)
     return Method(train=splits.train, heldout=splits.heldout, evaluate=evaluator(cfg), benchmark=BENCHMARK,
-                  prompt_fn=prompt_fn, rewards=rewards)
+                  prompt_fn=prompt_fn, rewards=rewards, heldout_prompt=lambda it: prompt_fn(it.row),
+                  headline=HEADLINE)
 
 
 def evaluator(cfg: TrainConfig):
