@@ -1,0 +1,40 @@
+"""A trained judge is a GRPO reward: core's `pairwise_sum` plug-in (`--reward-model <judge model dir>
+--reward-mode pairwise_sum`) judges every ordered pair of a group with it, and a core GRPO step runs on that reward."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+
+@pytest.mark.slow
+def test_a_core_grpo_step_with_the_trained_judge_as_pairwise_sum(judge_run, tmp_path: Path) -> None:
+    from visionrl.core.chat import Prompt
+    from visionrl.core.config import RunArgs
+    from visionrl.core.demo import demo_world
+    from visionrl.core.hparams import GRPOConfig, SamplingParams
+    from visionrl.core.prompts import COT_INSTRUCTION, format_segments
+    from visionrl.core.recipe import SHAPES_RL_SEED, Method, Recipe, Splits
+    from visionrl.core.rewards.plugins import RewardModelArgs
+    from visionrl.core.runner import train
+
+    out, _ = judge_run
+    judge_dir = (out / "model").resolve()  # <output-dir>/model links to the final judge
+    assert (judge_dir / "config.json").is_file()
+    records = demo_world(SHAPES_RL_SEED).vqa(4)
+    recipe = Recipe(cli="grpo-test", method="GRPO with a judge reward", paper="2512.05145",
+                    data=lambda: Splits(records, []),
+                    build=lambda vlm, splits: Method(
+                        train=splits.train, rewards=[],
+                        prompt_fn=lambda r: Prompt(format_segments(r.question, COT_INSTRUCTION), list(r.images))))
+    run = RunArgs(model="demo", max_steps=1, output_dir=tmp_path / "grpo", threads=1, save_every_n_steps=10)
+    algo = GRPOConfig(num_generations=3, prompts_per_step=2, micro_batch_size=6, gen_batch_size=6, engine="lean",
+                      sampling=SamplingParams(max_new_tokens=12))
+    reward = RewardModelArgs(reward_model=str(judge_dir), reward_mode="pairwise_sum", reward_max_new_tokens=24)
+    metrics = train(recipe, {"test": "grpo with a judge reward"}, run=run, algo=algo, reward=reward)
+    assert metrics["steps"] == 1
+    # Each completion's reward is its share of wins over the 2(G-1) ordered pairs it is in; when every verdict
+    # parses, the shares of a group sum to G/2, so the mean is exactly 1/2 (an unparsed verdict lowers it).
+    assert metrics["train"]["train/rewards/pairwise_sum/mean"] == pytest.approx(0.5)
+    assert (tmp_path / "grpo" / "model" / "model.safetensors").is_file()
