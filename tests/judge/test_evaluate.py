@@ -186,3 +186,17 @@ def test_bad_benchmark_rows_exit_2_naming_the_row(tmp_path: Path, capsys, make, 
     err = capsys.readouterr().err.strip().splitlines()
     assert exit_.value.code == 2 and len(err) == 1 and message in err[0], err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_judge_eval_on_the_demo_model(tmp_path: Path, demo_model_dir: Path, capsys) -> None:
+    out = tmp_path / "eval"
+    eval_main(["--limit", "6", "--both-orders", "--output-dir", str(out)])
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["eval/shapes/items"] == 6
+    assert {"eval/shapes/accuracy", "eval/shapes/orders/both_orders_accuracy", "eval/shapes/orders/position1_rate",
+            "eval/shapes/orders/consistency"} <= set(metrics)
+    rows = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    assert len(rows) == 6 and all(len(r["outputs"]) == len(r["swapped_outputs"]) == 1 for r in rows)
+    assert {r["flip"] for r in rows} == {True, False}  # the per-item order coin
+    assert (out / "config.yaml").is_file()

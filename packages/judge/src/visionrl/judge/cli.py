@@ -18,9 +18,12 @@ def train_main(args: list[str] | None = None) -> None:
                                    "error injection), the previous judge's verdicts kept when right in both orders, "
                                    "SFT, repeated. Re-running the same command resumes at the first unfinished "
                                    "stage.")
+    from visionrl.core.evaluation.sharding import rank_and_world
     from visionrl.judge.train import run
 
     metrics = run(cfg)
+    if rank_and_world()[0] != 0:
+        return
     rows = [{k: r[k] for k in ("iteration", "accuracy", "both_orders_accuracy", "position1_rate", "retention")
              if k in r} for r in metrics["iterations"]]
     print(json.dumps(rows, indent=1))
