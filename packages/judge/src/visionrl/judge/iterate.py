@@ -23,6 +23,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import os
 import shutil
 import time
 from pathlib import Path
@@ -83,15 +84,25 @@ class Models:
     def judge(self, k: int, out: Path) -> Any:
         if self.judge_k != k:
             self.vlm = None  # free the previous judge first
+            free_memory()
             self.vlm = self.load(self.cfg.run.model if k == 0 else str(out / f"iter_{k - 1}" / "model"))
             self.judge_k = k
         return self.vlm
 
 
+def free_memory() -> None:
+    """Let go of dropped models now (a judge replaced by the next iteration's, a generator after its stage)."""
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
 def place(vlm: Any, cfg: TrainConfig) -> Any:
     """Move a loaded model to this rank's GPU when the run uses GPUs (Lightning does it inside a fit)."""
-    import os
-
     import torch
 
     if cfg.run.accelerator != "cpu" and torch.cuda.is_available():
@@ -141,7 +152,7 @@ def _check_run(cfg: TrainConfig) -> None:
                         "same command (or pass --resume last)")
     validate_run_args(dataclasses.replace(cfg.run, resume=None))
     check_model_source(cfg.run.model)
-    torch.set_num_threads(cfg.run.threads or 1)
+    torch.set_num_threads(cfg.run.threads or max(1, (os.cpu_count() or 1) // cfg.run.devices))
     L.seed_everything(cfg.run.seed, workers=True, verbose=False)
 
 

@@ -150,6 +150,11 @@ def pairs_stage(ctx: Context, k: int, d: Path) -> None:
         rows = match_size(rows, cfg.run.seed, k)
     rows = finish_rows(rows, k)
     write_jsonl_rank_zero(d / "pairs.jsonl", rows)
+    if k > 0:
+        from visionrl.judge.iterate import free_memory
+
+        del generator
+        free_memory()
     stats = pair_stats(rows)
     _say(ctx, f"iteration {k}: {stats.get('pairs', 0):.0f} pairs from {len(items)} prompts "
               f"({', '.join(f'{key} {v:.0f}' for key, v in stats.items() if key.startswith('dropped'))})")
