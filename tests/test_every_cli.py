@@ -27,6 +27,8 @@ CLIS = [
     ("robustness-eval", "visionrl.robustness.config", "EvalConfig", "EVAL_PRESETS"),
     ("critic-train", "visionrl.critic.config", "TrainConfig", "TRAIN_PRESETS"),
     ("critic-eval", "visionrl.critic.config", "EvalConfig", "EVAL_PRESETS"),
+    ("rewardmodel-train", "visionrl.rewardmodel.config", "TrainConfig", "TRAIN_PRESETS"),
+    ("rewardmodel-eval", "visionrl.rewardmodel.config", "EvalConfig", "EVAL_PRESETS"),
     ("judge-train", "visionrl.judge.config", "TrainConfig", "TRAIN_PRESETS"),
     ("judge-eval", "visionrl.judge.config", "EvalConfig", "EVAL_PRESETS"),
 ]

@@ -22,7 +22,8 @@ def test_namespace_package_has_no_init():
     assert not hasattr(visionrl, "__file__") or visionrl.__file__ is None
 
 
-@pytest.mark.parametrize("module", ["visionrl.selfreward.cli", "visionrl.robustness.cli", "visionrl.critic.cli", "visionrl.judge.cli"])
+@pytest.mark.parametrize("module", ["visionrl.selfreward.cli", "visionrl.robustness.cli", "visionrl.critic.cli",
+                                    "visionrl.rewardmodel.cli", "visionrl.judge.cli"])
 def test_cli_modules_do_not_import_torch(module):
     """`--help` and argument parsing stay fast: torch/lightning/transformers load only after parsing."""
     code = f"import sys, {module}; print(sorted(m for m in ('torch', 'lightning', 'transformers') if m in sys.modules))"
