@@ -263,8 +263,15 @@ def fixed_rollout(tiny_build):
 
 
 def update_grads(vlm: Any, rollout: Any, adv: torch.Tensor, monkeypatch, **cfg: Any) -> dict[str, torch.Tensor]:
-    """The gradient one `GRPOModule.update` call hands to the optimizer (clipping off). With β > 0 the
-    reference copy is moved off the policy by a fixed perturbation, so the KL term has a gradient."""
+    """The gradient one `GRPOModule.update` call hands to the optimizer (clipping off)."""
+    grads = update_all_grads(vlm, rollout, adv, monkeypatch, **cfg)
+    assert len(grads) == 1
+    return grads[0]
+
+
+def update_all_grads(vlm: Any, rollout: Any, adv: torch.Tensor, monkeypatch, **cfg: Any) -> list[dict[str, torch.Tensor]]:
+    """The gradient of every optimizer step of one `GRPOModule.update` call (clipping off; no weight moves). With
+    β > 0 the reference copy is moved off the policy by a fixed perturbation, so the KL term has a gradient."""
     module = make_module(vlm, config(optim=OptimConfig(max_grad_norm=0.0), **cfg), max_steps=1)
     if module._ref:
         g = torch.Generator().manual_seed(0)
@@ -277,8 +284,7 @@ def update_grads(vlm: Any, rollout: Any, adv: torch.Tensor, monkeypatch, **cfg: 
     monkeypatch.setattr(module, "lr_schedulers", lambda: type("NoSched", (), {"step": lambda self: None})())
     monkeypatch.setattr(module, "manual_backward", lambda loss: loss.backward())
     module.update(rollout, adv, step=0)
-    assert len(recorder.grads) == 1
-    return recorder.grads[0]
+    return recorder.grads
 
 
 def max_diff(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
@@ -340,3 +346,48 @@ def test_mini_batches_give_exactly_that_many_optimizer_steps(fresh_vlm):
     trainer = fit(module, 1)
     assert trainer.global_step == 3
     assert module.lr_schedulers().last_epoch == 3
+
+
+# ---- work shared by a group: same gradient as the per-row forward -------------------------------------------
+
+NAIVE = dict(shared_vision=False, shared_prefix=False)
+SHARING = {"vision": dict(shared_vision=True, shared_prefix=False),
+           "prefix": dict(shared_vision=False, shared_prefix=True),
+           "vision+prefix": dict(shared_vision=True, shared_prefix=True)}
+
+
+@pytest.mark.parametrize("sharing", SHARING)
+@pytest.mark.parametrize(("beta", "micro_batch_size", "mini_batches"), [(0.0, 3, 1), (0.1, 4, 1), (0.1, 2, 2)])
+def test_shared_work_gives_the_per_row_gradient(fixed_rollout, monkeypatch, sharing, beta, micro_batch_size,
+                                                mini_batches):
+    """Every optimizer step's gradient (vision tower included) equals the per-row forward's: micro-batches of 3
+    split a group (the tower's gradient is carried across them), β > 0 adds the reference pass, two mini-batches
+    the old-log-prob pass. Tolerance relative to the gradient's scale (float32 sums in another order)."""
+    vlm, rollout, adv = fixed_rollout
+    cfg = dict(loss_agg="dapo", beta=beta, micro_batch_size=micro_batch_size, mini_batches=mini_batches)
+    naive = update_all_grads(vlm, rollout, adv, monkeypatch, **cfg, **NAIVE)
+    shared = update_all_grads(vlm, rollout, adv, monkeypatch, **cfg, **SHARING[sharing])
+    assert len(naive) == len(shared) == mini_batches
+    for a, b in zip(naive, shared, strict=True):
+        scale = max(float(g.abs().max()) for g in a.values())
+        assert scale > 1e-3
+        assert any(".visual." in f".{n}" for n in a), "the vision tower got no gradient"
+        assert max_diff(a, b) < 1e-5 * scale
+
+
+@pytest.mark.parametrize(("freeze_vision", "expected"), [(True, 1), (False, 1 + 2 * 2)])
+def test_vision_tower_runs_once_per_pass(tiny_build, fixed_rollout, monkeypatch, freeze_vision, expected):
+    """ppo_epochs=2 × mini_batches=2: a frozen tower runs once per step (its features serve the old-log-prob pass
+    and all four mini-batches); a trained one once for the old-log-prob pass and once per mini-batch."""
+    from visionrl.core.vlm import LoadOptions
+
+    _, rollout, adv = fixed_rollout
+    vlm = load_vlm(tiny_build(FAMILY).path, LoadOptions(freeze_vision=freeze_vision))
+    calls: list[int] = []
+    tower = vlm.adapter.vision_modules(vlm.model)[0]
+    hook = tower.register_forward_pre_hook(lambda mod, args: calls.append(1))
+    try:
+        update_all_grads(vlm, rollout, adv, monkeypatch, ppo_epochs=2, mini_batches=2, micro_batch_size=1)
+    finally:
+        hook.remove()
+    assert len(calls) == expected

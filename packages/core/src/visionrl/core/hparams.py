@@ -141,6 +141,16 @@ class GRPOConfig(Checked):
     engine: Literal["hf", "lean"] = "hf"
     """Rollout engine: `hf` (`model.generate`) or `lean` (a KV-cache loop that prefills each prompt
     once per group; faster for small models, same tokens)."""
+    shared_vision: bool = True
+    """Run the vision tower once per distinct prompt per pass (old-log-prob, reference, each mini-batch of
+    the update) and hand its features to every completion of the group; a trained tower gets the summed
+    gradient of all micro-batches in one backward. Same log-probs and gradients as the per-row forward
+    (vlm/sharing.py); off = every row runs the tower on its images again."""
+    shared_prefix: bool = True
+    """Run each prompt once per micro-batch and score its completions on its KV cache (gradients flow back
+    through the shared prompt) instead of one full [prompt | completion] forward per row. Same log-probs
+    and gradients; falls back to the full forward under activation checkpointing (which drops the cache)
+    and where no prompt has two rows in a micro-batch."""
     nan_policy: Literal["stop", "skip"] = "stop"
     """On a non-finite reward or loss: stop with an error naming the step, or skip it (such a reward
     counts as 0; such a micro-batch adds no gradient) and go on."""

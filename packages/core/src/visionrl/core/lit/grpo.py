@@ -10,13 +10,18 @@ accumulated over micro-batches. Semantics follow EasyR1 / TRL (see `visionrl.cor
 2. A frozen reference model exists only when β > 0 (for LoRA the adapter-disabled base is used).
 3. Sampling seeds and prompt choice are pure functions of (seed, step, rank), so `--resume last`
    reproduces an uninterrupted run exactly and DDP ranks sample different completions.
+4. Work that depends on the prompt alone is done once per distinct prompt (vlm/sharing.py): the rollout's
+   encoding is reused by every pass; with `shared_vision` the vision tower runs once per prompt per pass
+   (once per step when it is frozen); with `shared_prefix` each micro-batch runs a prompt once and its
+   completions on the prompt's KV cache. Log-probs and gradients equal the per-row forward's.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +43,8 @@ from visionrl.core.lit.common import (
 from visionrl.core.losses import AggNorm, group_advantages, make_norm, policy_loss
 from visionrl.core.rewards.base import NamedReward, RewardContext
 from visionrl.core.rollout import Rollout, generate_rollout
-from visionrl.core.vlm.model import VLM, Prompt
+from visionrl.core.vlm.model import VLM, LogProbs, Prompt
+from visionrl.core.vlm.sharing import SharedFeatures, shares_vision, vision_trained
 
 AdvantageFn = Callable[[Rollout, dict[str, torch.Tensor], RewardContext, GRPOConfig],
                        tuple[Rollout, torch.Tensor]]
@@ -129,33 +135,58 @@ class GRPOModule(HeldOutEval, L.LightningModule):
             out[r.name] = vals
         return out
 
-    @torch.no_grad()
-    def _logps(self, model: torch.nn.Module, rows: Rollout, idx: list[int]) -> torch.Tensor:
-        enc, ids, mask = rows.inputs(self.vlm, idx)
-        return self.vlm.completion_logprobs(enc, ids, mask, temperature=self.cfg.sampling.temperature,
-                                            model=model).logps_BC
+    def _features(self, rows: Rollout, idx: Sequence[int], model: torch.nn.Module) -> SharedFeatures | None:
+        """Vision features of the prompts of rows `idx` for one pass (None: `shared_vision` off or unsupported)."""
+        if not (self.cfg.shared_vision and shares_vision(self.vlm)):
+            return None
+        encoded, index_N = rows.encoded_prompts(self.vlm)
+        return SharedFeatures(self.vlm, encoded, model, sorted({index_N[i] for i in idx}))
 
-    def _full_logps(self, rows: Rollout, ref: bool) -> torch.Tensor:
+    def _logps(self, model: torch.nn.Module, rows: Rollout, idx: list[int], features: SharedFeatures | None, *,
+               live: bool = False, with_entropy: bool = False) -> tuple[LogProbs, torch.Tensor, torch.Tensor]:
+        """Log-probs of rows `idx` under `model`, grouped by prompt; also their completion ids and mask."""
+        groups = rows.prompt_groups(self.vlm, idx)
+        ids_BC, mask_BC = rows.completions(idx)
+        feats = features.get(groups.source, live=live) if features is not None else None
+        lp = self.vlm.grouped_logprobs(groups, ids_BC, mask_BC, temperature=self.cfg.sampling.temperature,
+                                       with_entropy=with_entropy, model=model, features=feats,
+                                       shared_prefix=self.cfg.shared_prefix)
+        return lp, ids_BC, mask_BC
+
+    @contextlib.contextmanager
+    def _scorer(self, ref: bool) -> Iterator[torch.nn.Module]:
+        """The policy, or the frozen reference (for LoRA: the policy with adapters off)."""
+        if not ref:
+            yield self.policy
+        elif self._ref:
+            yield self._ref[0]
+        else:
+            with self.policy.disable_adapter():
+                yield self.policy
+
+    @torch.no_grad()
+    def _full_logps(self, rows: Rollout, ref: bool, features: SharedFeatures | None = None) -> torch.Tensor:
         n, width = len(rows), rows.completion_ids_NC.shape[1]
         out = torch.zeros(n, width, device=self.device)
         mb = self.cfg.micro_batch_size
-        for lo in range(0, n, mb):
-            idx = list(range(lo, min(n, lo + mb)))
-            if ref and self._ref:
-                lp = self._logps(self._ref[0], rows, idx)
-            elif ref:  # LoRA: the base model is the policy with adapters off
-                with self.policy.disable_adapter():
-                    lp = self._logps(self.policy, rows, idx)
-            else:
-                lp = self._logps(self.policy, rows, idx)
-            out[lo:lo + len(idx), : lp.shape[1]] = lp
+        with self._scorer(ref) as model:
+            features = features if features is not None else self._features(rows, range(n), model)
+            for lo in range(0, n, mb):
+                idx = list(range(lo, min(n, lo + mb)))
+                lp = self._logps(model, rows, idx, features)[0].logps_BC
+                out[lo:lo + len(idx), : lp.shape[1]] = lp
         return out
 
     def update(self, rows: Rollout, adv: torch.Tensor, step: int) -> dict[str, float]:
         cfg, n = self.cfg, len(rows)
         opt, sched = self.optimizers(), self.lr_schedulers()
         off_policy = cfg.ppo_epochs > 1 or cfg.mini_batches > 1
-        old = self._full_logps(rows, ref=False) if off_policy else None
+        # A frozen vision tower gives the same features all step: compute them once, without a graph.
+        frozen = None
+        if not vision_trained(self.vlm, self.policy):
+            with torch.no_grad():
+                frozen = self._features(rows, range(n), self.policy)
+        old = self._full_logps(rows, ref=False, features=frozen) if off_policy else None
         ref = self._full_logps(rows, ref=True) if cfg.beta > 0 else None
         assert n >= cfg.mini_batches, f"{n} rollout rows cannot fill {cfg.mini_batches} mini-batches"
         # Exactly `mini_batches` optimizer steps per epoch (sizes differ by at most one row), as the LR
@@ -167,8 +198,9 @@ class GRPOModule(HeldOutEval, L.LightningModule):
                 idx_all = list(range(lo, hi))
                 micro = [idx_all[i:i + cfg.micro_batch_size] for i in range(0, len(idx_all), cfg.micro_batch_size)]
                 norm = self._norm(rows, idx_all, len(micro))
-                for idx in micro:
-                    self._micro_step(rows, adv, idx, old, ref, norm, step, acc)
+                feats = frozen if frozen is not None else self._features(rows, idx_all, self.policy)
+                for i, idx in enumerate(micro):
+                    self._micro_step(rows, adv, idx, old, ref, norm, step, acc, feats, last=i == len(micro) - 1)
                 gn = self.clip_gradients_and_norm(opt)
                 acc.setdefault("grad_norm", []).append(gn)
                 opt.step()
@@ -188,20 +220,24 @@ class GRPOModule(HeldOutEval, L.LightningModule):
             norm = norm._replace(global_tokens=max(float(tokens), 1.0))
         return norm
 
-    def _micro_step(self, rows, adv, idx, old, ref, norm, step, acc) -> None:
+    def _micro_step(self, rows, adv, idx, old, ref, norm, step, acc, feats=None, last=True) -> None:
         cfg = self.cfg
-        enc, ids_BC, mask_BC = rows.inputs(self.vlm, idx)
+        # A trained tower: earlier micro-batches collected gradient on detached features; the last one
+        # reads the live features and carries that gradient into the tower in its own backward.
+        live = last and feats is not None and feats.trained
+        pending = feats.pending_loss() if live else None
+        lp, ids_BC, mask_BC = self._logps(self.policy, rows, idx, feats, live=live, with_entropy=True)
         w = ids_BC.shape[1]
-        lp = self.vlm.completion_logprobs(enc, ids_BC, mask_BC, temperature=cfg.sampling.temperature,
-                                          with_entropy=True)
         adv_b = adv[idx][:, :w] if adv.dim() == 2 else adv[idx]
         old_BC = old[idx][:, :w] if old is not None else lp.logps_BC.detach()
         out = policy_loss(lp.logps_BC, old_BC, adv_b, mask_BC, clip_low=cfg.clip_low, clip_high=cfg.clip_high,
                           clip_dual=cfg.clip_dual, agg=cfg.loss_agg, beta=cfg.beta, kl_kind=cfg.kl_kind,
                           ref_logps_BT=ref[idx][:, :w] if ref is not None else None, norm=norm)
         if not check_finite(out.loss, "loss", step, cfg.nan_policy):
+            if pending is not None:  # skip this micro-batch, not what the earlier ones gave the tower
+                self.manual_backward(pending)
             return  # skip: this micro-batch adds no gradient
-        self.manual_backward(out.loss)
+        self.manual_backward(out.loss if pending is None else out.loss + pending)
         m = mask_BC.float()
         ent = float((lp.entropy_BC * m).sum() / m.sum().clamp(min=1))
         for k, v in dict(loss=out.loss.item(), kl=out.kl.item(), entropy=ent, clip_low=out.clip_low_frac.item(),

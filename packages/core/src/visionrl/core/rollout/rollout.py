@@ -4,8 +4,9 @@ Engines sit behind one signature `engine.run(vlm, inputs, sampling, repeats) -> 
 ((B·repeats, C), each encoded prompt sampled `repeats` times). `hf` uses `model.generate` (KV cache,
 vision tokens suppressed so a sampled image token can never break the next training forward) on
 prompts repeated before encoding; `lean` (rollout/lean.py) prefills each distinct prompt once and
-shares its cache across the group. The rollout keeps each row's `Prompt`, so any subset of rows can
-be re-encoded into exact model inputs for log-prob recomputation (`Rollout.inputs`).
+shares its cache across the group. Each distinct prompt is encoded once per rollout (chat template and
+image processor, vlm/sharing.py); the rollout keeps that encoding, so the update takes the exact model
+inputs of any subset of rows from it (`Rollout.inputs`, `Rollout.prompt_groups`) without re-encoding.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from visionrl.core.console import advance
 from visionrl.core.hparams import SamplingParams
 from visionrl.core.rollout.lean import lean_generate
 from visionrl.core.vlm.model import VLM, Prompt
+from visionrl.core.vlm.sharing import EncodedPrompts, PromptGroups, encode_prompts
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,10 @@ class Rollout:
     texts: list[str]  # (N,) decoded completions, special tokens skipped
     clipped_N: torch.Tensor  # (N,) True when no EOS was produced within max_new_tokens
     seconds: float = 0.0  # wall time of generation
+    encoded: EncodedPrompts | None = None
+    """The distinct prompts, encoded once (at generation time, or on first use)."""
+    prompt_index_N: list[int] | None = None
+    """(N,) each row's prompt in `encoded`."""
 
     def __len__(self) -> int:
         return len(self.prompts)
@@ -67,14 +73,40 @@ class Rollout:
     def lengths_N(self) -> torch.Tensor:
         return self.completion_mask_NC.sum(1)
 
-    def inputs(self, vlm: VLM, idx: Sequence[int]) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
-        """Model inputs, completion ids and mask for rows `idx`, trimmed to their longest completion."""
-        device = self.completion_ids_NC.device
-        enc = vlm.encode([self.prompts[i] for i in idx], device=device)
+    def encoded_prompts(self, vlm: VLM) -> tuple[EncodedPrompts, list[int]]:
+        """The distinct prompts (by identity: a group repeats one `Prompt` object) encoded once, and each
+        row's index among them; kept on the rollout."""
+        if self.encoded is None or self.prompt_index_N is None:
+            first: dict[int, int] = {}
+            for p in self.prompts:
+                first.setdefault(id(p), len(first))
+            distinct = list({id(p): p for p in self.prompts}.values())
+            self.encoded = encode_prompts(vlm, distinct, device=self.completion_ids_NC.device)
+            self.prompt_index_N = [first[id(p)] for p in self.prompts]
+        return self.encoded, self.prompt_index_N
+
+    def prompt_groups(self, vlm: VLM, idx: Sequence[int]) -> PromptGroups:
+        """Rows `idx` grouped by prompt: their distinct prompts' inputs (taken from the encoding) and each
+        row's prompt among them."""
+        encoded, index_N = self.encoded_prompts(vlm)
+        source = list(dict.fromkeys(index_N[i] for i in idx))
+        local = {k: j for j, k in enumerate(source)}
+        row_prompt = torch.tensor([local[index_N[i]] for i in idx], device=self.completion_ids_NC.device)
+        prompts = EncodedPrompts(encoded.take(vlm.adapter, source), tuple(encoded.images[k] for k in source))
+        return PromptGroups(prompts, row_prompt, source)
+
+    def completions(self, idx: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Completion ids and mask (B, C) of rows `idx`, trimmed to their longest completion."""
         ids_BC = self.completion_ids_NC[list(idx)]
         mask_BC = self.completion_mask_NC[list(idx)]
         width = max(int(mask_BC.sum(1).max()), 1)
-        return enc, ids_BC[:, :width], mask_BC[:, :width]
+        return ids_BC[:, :width], mask_BC[:, :width]
+
+    def inputs(self, vlm: VLM, idx: Sequence[int]) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+        """Model inputs (one row per completion), completion ids and mask for rows `idx`, trimmed to their
+        longest completion."""
+        encoded, index_N = self.encoded_prompts(vlm)
+        return (encoded.take(vlm.adapter, [index_N[i] for i in idx]), *self.completions(idx))
 
 
 def generate_rollout(vlm: VLM, prompts: Sequence[Prompt], rows: Sequence[Any], *, num_generations: int,
@@ -86,15 +118,17 @@ def generate_rollout(vlm: VLM, prompts: Sequence[Prompt], rows: Sequence[Any], *
     device = next(vlm.model.parameters()).device
     group_ids = torch.arange(len(prompts), device=device).repeat_interleave(num_generations)
     start = time.perf_counter()
+    encoded = encode_prompts(vlm, prompts, device=device)  # each prompt through the processor once
     chunks = []
-    if eng.shares_prompts:  # whole groups per call: each prompt encoded and prefilled once
+    if eng.shares_prompts:  # whole groups per call: each prompt prefilled once
         step = max(1, batch_size // num_generations)
         for lo in range(0, len(prompts), step):
-            enc = vlm.encode(prompts[lo:lo + step], device=device)
+            enc = encoded.take(vlm.adapter, range(lo, min(lo + step, len(prompts))))
             chunks.append(eng.run(vlm, enc, sampling, num_generations))
     else:
         for lo in range(0, len(rep_prompts), batch_size):
-            chunks.append(eng.run(vlm, vlm.encode(rep_prompts[lo:lo + batch_size], device=device), sampling, 1))
+            rows_of = [r // num_generations for r in range(lo, min(lo + batch_size, len(rep_prompts)))]
+            chunks.append(eng.run(vlm, encoded.take(vlm.adapter, rows_of), sampling, 1))
     width = max(c.shape[1] for c in chunks)
     pad = torch.nn.functional.pad
     # masks per chunk: a chunk narrower than `width` must not count its padding columns as tokens
@@ -104,7 +138,8 @@ def generate_rollout(vlm: VLM, prompts: Sequence[Prompt], rows: Sequence[Any], *
     has_eos = ((ids == vlm.eos_token_id) & (mask == 1)).any(1)
     return Rollout(prompts=rep_prompts, rows=rep_rows, group_ids_N=group_ids, completion_ids_NC=ids,
                    completion_mask_NC=mask, texts=vlm.decode(ids, mask), clipped_N=~has_eos,
-                   seconds=time.perf_counter() - start)
+                   seconds=time.perf_counter() - start, encoded=encoded,
+                   prompt_index_N=group_ids.tolist())
 
 
 def generate_texts(vlm: VLM, prompts: Sequence[Prompt], sampling: SamplingParams, *, engine: str = "hf",

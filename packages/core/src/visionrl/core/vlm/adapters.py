@@ -13,6 +13,11 @@ inputs with completion tokens; one full forward. What differs per family:
 
 For text decoders whose forward otherwise numbers positions 0..T-1 regardless of left padding,
 explicit `position_ids = cumsum(attention_mask) - 1` are passed, which is what `generate` uses.
+
+Work shared by the completions of one prompt (vlm/sharing.py) needs three more facts per family: which
+inputs are laid out per image rather than per row (`per_image_entries`), how to run the vision tower
+alone (`image_features`), and how to hand its output back to the forward (`with_image_features`:
+transformers' `mm_encoder_outputs` for Qwen-VL and LLaVA, `cross_attention_states` for Mllama).
 """
 
 from __future__ import annotations
@@ -35,9 +40,30 @@ _MODEL_TYPES = {
 SUPPORTED_MODEL_TYPES = tuple(_MODEL_TYPES)
 
 
+# Families whose vision features can be computed apart and handed to the forward (tested on the tiny
+# models); the others (Qwen3-VL's deepstack features, LLaVA-OneVision's packing) keep the plain forward.
+SHARED_VISION_MODEL_TYPES = ("qwen2_vl", "qwen2_5_vl", "mllama", "llava")
+# Inputs with one column per token (left padding is trimmed from them when rows are regrouped).
+TOKEN_KEYS = ("input_ids", "attention_mask", "mm_token_type_ids", "token_type_ids", "cross_attention_mask")
+
+
 def _text_positions(attention_mask_BT: torch.Tensor) -> torch.Tensor:
     pos_BT = attention_mask_BT.long().cumsum(-1) - 1  # (B, T)
     return pos_BT.clamp(min=0)
+
+
+def hf_model(model: Any) -> Any:
+    """The transformers model under a peft wrapper (or the model itself)."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
+def trim_left_padding(inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Drop the leading columns that are padding in every row (a row subset of a wider batch)."""
+    valid_T = inputs["attention_mask"].bool().any(0)
+    first = int(valid_T.nonzero()[0]) if bool(valid_T.any()) else 0
+    if first == 0:
+        return inputs
+    return {k: v[:, first:] if k in TOKEN_KEYS else v for k, v in inputs.items()}
 
 
 @dataclass(frozen=True)
@@ -98,6 +124,44 @@ class FamilyAdapter:
                 if isinstance(getattr(base, n, None), torch.nn.Module)]
         return mods
 
+    # ---- work shared by the completions of one prompt (vlm/sharing.py) ---------------------------------
+    def per_image_entries(self, inputs: dict[str, torch.Tensor]) -> dict[str, list[int]]:
+        """Inputs whose leading dimension runs over images, not rows: for each, the entries of every image."""
+        if "pixel_values" not in inputs:
+            return {}
+        n = inputs["pixel_values"].shape[0]
+        return {k: [1] * n for k in ("pixel_values", "image_sizes") if k in inputs}
+
+    def trim(self, inputs: dict[str, torch.Tensor], images_per_row: list[int]) -> dict[str, torch.Tensor]:
+        """Inputs of a row subset cut to the subset's own padding."""
+        return trim_left_padding(inputs)
+
+    def image_features(self, model: Any, inputs: dict[str, torch.Tensor],
+                       images_per_row: list[int]) -> list[torch.Tensor | None]:
+        """Vision tower + projector output of each row's images, (tokens, D) per row (None: no image)."""
+        if "pixel_values" not in inputs:
+            return [None] * len(images_per_row)
+        kw = {k: inputs[k] for k in ("image_grid_thw", "image_sizes") if k in inputs}
+        per_image = hf_model(model).get_image_features(pixel_values=inputs["pixel_values"], return_dict=True,
+                                                       **kw).pooler_output
+        out: list[torch.Tensor | None] = []
+        start = 0
+        for n in images_per_row:
+            out.append(torch.cat(list(per_image[start:start + n]), 0) if n else None)
+            start += n
+        return out
+
+    def with_image_features(self, inputs: dict[str, torch.Tensor],
+                            features: list[torch.Tensor | None]) -> dict[str, Any]:
+        """`inputs` whose images are given as precomputed features (one entry per row), not pixels."""
+        from transformers.modeling_outputs import BaseModelOutputWithPooling
+
+        out: dict[str, Any] = {k: v for k, v in inputs.items() if k not in ("pixel_values", "image_sizes")}
+        rows = tuple(f for f in features if f is not None)
+        if rows:
+            out["mm_encoder_outputs"] = {"image": BaseModelOutputWithPooling(pooler_output=rows)}
+        return out
+
 
 @dataclass(frozen=True)
 class QwenAdapter(FamilyAdapter):
@@ -133,6 +197,12 @@ class QwenAdapter(FamilyAdapter):
     def decode_positions(self, pos_B1):
         return pos_B1.unsqueeze(0).expand(3, -1, -1)  # text tokens: the same position on all three axes
 
+    def per_image_entries(self, inputs):
+        if "image_grid_thw" not in inputs:
+            return {}
+        patches = inputs["image_grid_thw"].prod(-1).tolist()  # flattened patch rows of each image
+        return {"pixel_values": patches, "image_grid_thw": [1] * len(patches)}
+
 
 @dataclass(frozen=True)
 class MllamaAdapter(FamilyAdapter):
@@ -152,6 +222,37 @@ class MllamaAdapter(FamilyAdapter):
         cam = state.get("cross_attention_mask")  # indexed by cache position inside the model: keep it whole
         if cam is not None:
             state["cross_attention_mask"] = step["cross_attention_mask"] = torch.cat([cam, cam[:, -1:]], 1)
+
+    def per_image_entries(self, inputs):
+        return {}  # batch-first: (B, n_images, tiles, ...)
+
+    def trim(self, inputs, images_per_row):
+        out = trim_left_padding(inputs)
+        n = max(images_per_row, default=0)  # image slots beyond the subset's most are padding
+        cut = {"pixel_values": 1, "aspect_ratio_ids": 1, "aspect_ratio_mask": 1, "cross_attention_mask": 2}
+        for key, dim in cut.items():
+            if key in out and out[key].shape[dim] > n:
+                out[key] = out[key].narrow(dim, 0, n)
+        return out
+
+    def image_features(self, model, inputs, images_per_row):
+        """Mllama's `cross_attention_states` of each row, (n_images · tiles, patches, D)."""
+        if "pixel_values" not in inputs:
+            return [None] * len(images_per_row)
+        base = hf_model(model).model
+        vis = base.vision_model(pixel_values=inputs["pixel_values"], aspect_ratio_ids=inputs["aspect_ratio_ids"],
+                                aspect_ratio_mask=inputs["aspect_ratio_mask"]).last_hidden_state
+        states = base.multi_modal_projector(vis)  # (B, n_images, tiles, patches, D)
+        return list(states.reshape(states.shape[0], -1, *states.shape[-2:]).unbind(0))
+
+    def with_image_features(self, inputs, features):
+        out: dict[str, Any] = {k: v for k, v in inputs.items()
+                               if k not in ("pixel_values", "aspect_ratio_ids", "aspect_ratio_mask")}
+        if any(f is not None for f in features):
+            assert all(f is not None for f in features), "Mllama batches rows with images only"
+            n_slots = inputs["cross_attention_mask"].shape[2] * inputs["cross_attention_mask"].shape[3]
+            out["cross_attention_states"] = torch.cat([f[:n_slots] for f in features], 0)  # type: ignore[index]
+        return out
 
 
 _ADAPTERS = {"qwen": QwenAdapter(), "mllama": MllamaAdapter(), "llava": FamilyAdapter()}

@@ -15,6 +15,7 @@ import torch
 from visionrl.core.chat import Prompt
 from visionrl.core.hparams import LoadOptions
 from visionrl.core.vlm.adapters import FamilyAdapter, adapter_for
+from visionrl.core.vlm.sharing import Features, PromptGroups, prefix_shared_logits, prefix_sharing_applies
 
 
 class ModelLoadError(ValueError):
@@ -98,25 +99,50 @@ class VLM:
         full.update(self.adapter.positions(full))
         self.adapter.reset_state(model)
         c = completion_ids_BC.shape[1]
-        logits_BCV = model(**full, use_cache=False, logits_to_keep=c + 1).logits[:, :-1].float()  # (B, C, V)
+        logits_BCV = model(**full, use_cache=False, logits_to_keep=c + 1).logits[:, :-1]  # (B, C, V)
         self.adapter.reset_state(model)
+        return self._scored(logits_BCV)
+
+    def _scored(self, logits_BCV: torch.Tensor) -> torch.Tensor:
+        logits_BCV = logits_BCV.to(torch.promote_types(logits_BCV.dtype, torch.float32))  # fp32, or fp64 if so
         if self.suppress_ids:  # finite fill keeps entropy NaN-free
             logits_BCV[..., self.suppress_ids] = torch.finfo(logits_BCV.dtype).min
         return logits_BCV
+
+    def grouped_logits(self, groups: PromptGroups, completion_ids_BC: torch.Tensor,
+                       completion_mask_BC: torch.Tensor, *, model: torch.nn.Module | None = None,
+                       features: Features | None = None, shared_prefix: bool = False) -> torch.Tensor:
+        """`completion_logits` of rows grouped by prompt (vlm/sharing.py). `features` (one entry per prompt of
+        `groups`) replace the vision tower; `shared_prefix` runs each prompt once and its completions on its
+        KV cache, where some prompt has several rows and the cache is usable (else the full forward)."""
+        model = model if model is not None else self.model
+        if shared_prefix and prefix_sharing_applies(model, groups):
+            prompt_inputs: dict[str, Any] = groups.prompts.inputs
+            if features is not None:
+                prompt_inputs = self.adapter.with_image_features(prompt_inputs, features)
+            return self._scored(prefix_shared_logits(self, prompt_inputs, groups.row_prompt_B, completion_ids_BC,
+                                                     completion_mask_BC, model))
+        inputs: dict[str, Any] = groups.row_inputs(self.adapter)
+        if features is not None:
+            inputs = self.adapter.with_image_features(inputs, [features[k] for k in groups.row_prompt_B.tolist()])
+        return self.completion_logits(inputs, completion_ids_BC, completion_mask_BC, model=model)
 
     def completion_logprobs(self, inputs: dict[str, torch.Tensor], completion_ids_BC: torch.Tensor,
                             completion_mask_BC: torch.Tensor, *, temperature: float = 1.0,
                             with_entropy: bool = False, model: torch.nn.Module | None = None) -> LogProbs:
         """Per-token log-probs of completions given their prompts, in one full forward
         (of `model` when given, e.g. a frozen reference copy; else of the policy)."""
-        from visionrl.core.losses.policy import entropy_from_logits, selective_log_softmax
-
         logits_BCV = self.completion_logits(inputs, completion_ids_BC, completion_mask_BC, model=model)
-        if temperature != 1.0:
-            logits_BCV = logits_BCV / temperature
-        logps_BC = selective_log_softmax(logits_BCV, completion_ids_BC)
-        entropy_BC = entropy_from_logits(logits_BCV.detach()) if with_entropy else None
-        return LogProbs(logps_BC, entropy_BC)
+        return _logprobs(logits_BCV, completion_ids_BC, temperature, with_entropy)
+
+    def grouped_logprobs(self, groups: PromptGroups, completion_ids_BC: torch.Tensor,
+                         completion_mask_BC: torch.Tensor, *, temperature: float = 1.0, with_entropy: bool = False,
+                         model: torch.nn.Module | None = None, features: Features | None = None,
+                         shared_prefix: bool = False) -> LogProbs:
+        """`completion_logprobs` of rows grouped by prompt, sharing per-prompt work (`grouped_logits`)."""
+        logits_BCV = self.grouped_logits(groups, completion_ids_BC, completion_mask_BC, model=model,
+                                         features=features, shared_prefix=shared_prefix)
+        return _logprobs(logits_BCV, completion_ids_BC, temperature, with_entropy)
 
     def encode_targets(self, targets: Sequence[str], device: torch.device | str | None = None
                        ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -142,6 +168,16 @@ class VLM:
     def model_type(self) -> str:
         base = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
         return base.config.model_type
+
+
+def _logprobs(logits_BCV: torch.Tensor, ids_BC: torch.Tensor, temperature: float, with_entropy: bool) -> LogProbs:
+    from visionrl.core.losses.policy import entropy_from_logits, selective_log_softmax
+
+    if temperature != 1.0:
+        logits_BCV = logits_BCV / temperature
+    logps_BC = selective_log_softmax(logits_BCV, ids_BC)
+    entropy_BC = entropy_from_logits(logits_BCV.detach()) if with_entropy else None
+    return LogProbs(logps_BC, entropy_BC)
 
 
 def load_vlm(name_or_path: str | Path, options: LoadOptions | None = None) -> VLM:
