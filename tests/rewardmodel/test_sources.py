@@ -164,3 +164,11 @@ def test_a_bad_row_names_its_file_and_row(tmp_path, name, row, message):
     path = write_jsonl(tmp_path / "data.jsonl", [good, row])
     with pytest.raises(DataError, match=message):
         list(open_source(SOURCES[name], str(path)))
+
+
+def test_a_text_answer_that_looks_like_json_stays_text(tmp_path):
+    rows = [{"prompt": "Give a list.", "chosen": "[1, 2, 3]", "rejected": "[]"},
+            {"prompt": "p", "chosen": json.dumps([{"role": "user", "content": "p"}, {"role": "assistant", "content": "a"}]),
+             "rejected": json.dumps([{"role": "user", "content": "p"}, {"role": "assistant", "content": "b"}])}]
+    a, b = list(open_source(SOURCES["others"], str(write_jsonl(tmp_path / "data.jsonl", rows))))
+    assert (a.chosen, a.rejected) == ("[1, 2, 3]", "[]") and (b.chosen, b.rejected) == ("a", "b")

@@ -63,6 +63,17 @@ def _messages(value: Any, key: str, where: Where) -> list[dict[str, str]]:
     return value
 
 
+def _is_message_list(text: str) -> bool:
+    """Whether a text field holds a JSON message list (Parquet exports store lists as JSON text)."""
+    if not text.lstrip().startswith("["):
+        return False
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        return False
+    return isinstance(value, list) and bool(value) and all(isinstance(m, dict) and "role" in m for m in value)
+
+
 def _content(message: dict[str, Any]) -> str:
     content = message.get("content", "")
     if isinstance(content, list):  # multimodal message parts: keep the text ones
@@ -126,7 +137,7 @@ def chat_pair(row: dict[str, Any], where: Where, images: Callable[[Any, Where], 
     answers, history = [], None
     for key in ("chosen", "rejected"):
         value = row.get(key)
-        if isinstance(value, str) and not value.lstrip().startswith("["):
+        if isinstance(value, str) and not _is_message_list(value):
             answers.append(_text(row, (key,), where))
             continue
         msgs = _messages(value, key, where)
@@ -254,8 +265,8 @@ def _hub_rows(source: Source) -> Iterator[tuple[Where, dict[str, Any], ImageFn]]
                         f"({str(err).splitlines()[0] if str(err) else type(err).__name__}); pass {source.name}=PATH "
                         "for a local copy") from None
     columns = [k for k, f in table.features.items() if isinstance(f, datasets.Image)]
-    table = table.cast(datasets.Features({k: datasets.Image(decode=False) if k in columns else f
-                                          for k, f in table.features.items()}))
+    for column in columns:
+        table = table.cast_column(column, datasets.Image(decode=False))
     label = f"{source.hub_id} [{source.split}]"
     for i in range(len(table)):
         row = table[i]
