@@ -37,6 +37,23 @@ def test_greedy_equals_generate_token_for_token(family, vlm):
 def test_decode_logits_equal_the_training_forward(family, vlm, monkeypatch):
     """Every logit vector the loop samples from equals the full (uncached) forward's logits at that
     position, for each of the `repeats` rows sharing one prefilled cache."""
+    check_decode_logits(vlm, family, monkeypatch)
+
+
+@pytest.mark.parametrize("family", ["qwen2_5_vl", "mllama"])
+def test_decode_logits_equal_the_training_forward_with_eager_attention(family, vlm, monkeypatch):
+    """Eager attention takes an additive float mask (sdpa a boolean one); the grown mask must be right for both."""
+    import copy
+
+    from visionrl.core.vlm import VLM
+
+    model = copy.deepcopy(vlm.model)
+    model.set_attn_implementation("eager")
+    assert model.config.get_text_config()._attn_implementation == "eager"
+    check_decode_logits(VLM(model, vlm.processor, vlm.adapter), family, monkeypatch)
+
+
+def check_decode_logits(vlm, family, monkeypatch):
     seen: list[torch.Tensor] = []
     real = lean_mod.next_tokens
 
@@ -98,3 +115,17 @@ def test_lean_rollout_groups_share_a_prompt_and_never_sample_vision_tokens(famil
     with torch.no_grad():
         logps = biased.completion_logprobs(*ro.inputs(biased, range(len(ro)))).logps_BC
     assert torch.isfinite(logps[ro.completion_mask_NC.bool()]).all()
+
+
+@pytest.mark.parametrize("family", TINY_FAMILIES)
+def test_decode_steps_run_the_text_model_alone(family, vlm, monkeypatch):
+    """Every tiny family decodes through `TextDecoder` (not the full VLM forward), and the VLM's forward runs
+    once, for the prefill."""
+    assert lean_mod.TextDecoder.applies(vlm, vlm.model)
+    calls = []
+    hook = vlm.model.register_forward_pre_hook(lambda mod, args: calls.append(1))
+    try:
+        lean_generate(vlm, vlm.encode(prompts_for(family)), SamplingParams(max_new_tokens=MAX_NEW))
+    finally:
+        hook.remove()
+    assert len(calls) == 1

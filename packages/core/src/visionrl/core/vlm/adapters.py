@@ -118,6 +118,11 @@ class FamilyAdapter:
         """Extend per-token inputs other than the attention mask by one decode step (in `state`, for `step`)."""
         return None
 
+    def decode_extras(self, model: Any, inputs: dict[str, torch.Tensor]) -> dict[str, Any]:
+        """Keyword arguments, the same at every decode step, of the text model called on its own (rollout/lean.py)
+        for rows `inputs` (already repeated per completion)."""
+        return {}
+
     def vision_modules(self, model: Any) -> list[torch.nn.Module]:
         base = getattr(model, "model", model)
         mods = [getattr(base, n) for n in ("vision_tower", "visual", "vision_model", "multi_modal_projector")
@@ -222,6 +227,19 @@ class MllamaAdapter(FamilyAdapter):
         cam = state.get("cross_attention_mask")  # indexed by cache position inside the model: keep it whole
         if cam is not None:
             state["cross_attention_mask"] = step["cross_attention_mask"] = torch.cat([cam, cam[:, -1:]], 1)
+
+    def decode_extras(self, model, inputs):
+        """Every completion token sees what the prompt's last token sees: its cross-attention mask, prepared
+        once as `MllamaModel.forward` prepares it."""
+        from transformers.models.mllama.modeling_mllama import _prepare_cross_attention_mask
+
+        cam = inputs.get("cross_attention_mask")
+        if cam is None:
+            return {}
+        base = hf_model(model).model
+        mask, rows = _prepare_cross_attention_mask(cam[:, -1:], num_vision_tokens=base.vision_model.num_patches,
+                                                   dtype=base.dtype)
+        return {"cross_attention_mask": mask, "full_text_row_masked_out_mask": rows}
 
     def per_image_entries(self, inputs):
         return {}  # batch-first: (B, n_images, tiles, ...)
