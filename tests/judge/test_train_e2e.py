@@ -188,3 +188,18 @@ def test_killed_mid_stage_and_rerun(finished, tmp_path: Path, tiny_train) -> Non
     assert tiny_train(run)["iterations"] == metrics["iterations"]
     assert {p: t for p, t in mtimes(run).items() if p in done} == done
     assert stage_outputs(run) == stage_outputs(out)
+
+
+@pytest.mark.slow
+def test_push_to_hub_uploads_the_final_judge(finished, tmp_path: Path, tiny_train, fake_hub, monkeypatch) -> None:
+    out, _ = finished
+    run = tmp_path / "run"
+    shutil.copytree(out, run, symlinks=True)
+    monkeypatch.setenv("HF_TOKEN", "hf_judge_test_token")
+    before = mtimes(run)
+    tiny_train(run, "--push-to-hub", "me/tiny")
+    assert mtimes(run) == before  # a finished run: nothing retrained, only the upload
+    (commit,) = fake_hub.find("/commit/main")
+    uploaded = {json.loads(line)["value"].get("path") for line in commit.content.decode().splitlines()}
+    assert {"README.md", "config.json", "model.safetensors"} <= uploaded
+    assert len(fake_hub.find("/api/repos/create")) == 1

@@ -122,6 +122,10 @@ def run(cfg: TrainConfig) -> dict[str, Any]:
     digest = config_hash(cfg)
     if cfg.run.overwrite and rank == 0:
         clear_run(out)
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()  # no rank reads the folder while rank 0 clears it
     check_folders(out, digest)
     pool, heldout = load_pool(cfg), load_heldout(cfg)
     ctx = Context(cfg=cfg, out=out, digest=digest, rank=rank, world=world, pool=pool, heldout=heldout,
@@ -138,6 +142,11 @@ def run(cfg: TrainConfig) -> dict[str, Any]:
 
         write_json(out / "metrics.json", metrics)
         _link_final_model(out, cfg.iterations)
+        if cfg.run.push_to_hub:
+            from visionrl.core.hub import push_to_hub
+
+            final = out / f"iter_{cfg.iterations - 1}" / "model"
+            print(f"pushed to {push_to_hub(final, cfg.run.push_to_hub, commit_message=f'Self-improving VLM judge ({PAPER})')}")
     return metrics
 
 
@@ -152,6 +161,10 @@ def _check_run(cfg: TrainConfig) -> None:
                         "same command (or pass --resume last)")
     validate_run_args(dataclasses.replace(cfg.run, resume=None))
     check_model_source(cfg.run.model)
+    if cfg.run.push_to_hub:
+        from visionrl.core.hub import check_push
+
+        check_push(cfg.run.push_to_hub)  # token and repo id checked before hours of training
     torch.set_num_threads(cfg.run.threads or max(1, (os.cpu_count() or 1) // cfg.run.devices))
     L.seed_everything(cfg.run.seed, workers=True, verbose=False)
 
