@@ -8,7 +8,7 @@ The answer of a row with options (MCQ) is the option letter the completion commi
 the last `\\boxed{}` graded against the row's `answer` (`grade_answer`, mathruler semantics). A row without a
 ground truth always gets σ(score). The reward model sees a plain chat: the row's images and question (with
 its options, one per line) as the user turn and the whole completion as the answer. Each GRPO process
-(DDP rank) loads its own copy of the reward model on its device.
+(DDP rank) loads its own copy of the reward model and moves it to the device its policy is on.
 """
 
 from __future__ import annotations
@@ -68,14 +68,17 @@ class RMScores:
         from visionrl.core.lit.reward_scorer import load_reward_model
 
         assert args.reward_model is not None
-        device = next(policy_vlm.model.parameters()).device if policy_vlm is not None else None
-        self.scorer = load_reward_model(args.reward_model, flag="--reward-model", device=device)
+        self.scorer = load_reward_model(args.reward_model, flag="--reward-model")
         self.batch_size = args.reward_batch_size
 
     def __call__(self, ctx: RewardContext) -> list[float]:
         from visionrl.core.chat import Prompt
         from visionrl.rewardmodel.images import load_image
 
+        if ctx.policy is not None:  # the Trainer moves the policy after the plug-in loads: follow it
+            device = next(ctx.policy.model.parameters()).device
+            if device != self.scorer.device:
+                self.scorer.to(device)
         prompts = [Prompt.simple(rm_question(row, q), [load_image(im) for im in getattr(row, "images", []) or []])
                    for row, q in zip(ctx.rows, ctx.prompts)]
         return self.scorer.score(prompts, list(ctx.completions), batch_size=self.batch_size).tolist()

@@ -148,9 +148,6 @@ def _pairwise_sum(args: RewardModelArgs, policy_vlm: Any) -> NamedReward:
 
     assert args.reward_model is not None
     vlm = eval_model(args.reward_model, flag="--reward-model")
-    device = next(policy_vlm.model.parameters()).device if policy_vlm is not None else None
-    if device is not None:
-        vlm.model.to(device)
 
     def render(item: tuple[Any, str, str, str]) -> Prompt:
         row, question, a, b = item
@@ -163,6 +160,8 @@ def _pairwise_sum(args: RewardModelArgs, policy_vlm: Any) -> NamedReward:
                             batch_size=args.reward_batch_size)
 
     def pairwise_sum(ctx: RewardContext) -> list[float]:
+        if ctx.policy is not None:  # the Trainer moves the policy after the plug-in loads: follow it
+            vlm.model.to(next(ctx.policy.model.parameters()).device)
         pairs = ordered_pairs(ctx.group_ids)
         items = [(ctx.rows[i], ctx.prompts[i], ctx.completions[i], ctx.completions[j]) for i, j in pairs]
         return win_shares(len(ctx.completions), pairs, judge(items))
