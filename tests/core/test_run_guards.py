@@ -154,12 +154,9 @@ def test_the_pre_empted_step_reaches_tensorboard(tmp_path: Path, tiny_build) -> 
     from visionrl.core.hparams import OptimConfig, SFTConfig
     from visionrl.core.lit.datamodules import StepDataModule
     from visionrl.core.lit.sft import SFTExample, SFTModule
-    from visionrl.core.vlm.adapters import adapter_for
-    from visionrl.core.vlm.model import VLM
+    from visionrl.core.vlm.model import load_vlm
 
-    built = tiny_build("qwen2_5_vl")
-    model, proc = built.model, built.processor
-    vlm = VLM(model, proc, adapter_for("qwen2_5_vl"))
+    vlm = load_vlm(tiny_build("qwen2_5_vl").path)  # a copy: training must not change the shared tiny model
     examples = [SFTExample(Prompt.simple(f"q{i}?"), f"a{i}") for i in range(8)]
     module = SFTModule(vlm, SFTConfig(batch_size=4, micro_batch_size=4, optim=OptimConfig(lr=1e-3)), examples,
                        max_steps=5)
