@@ -145,6 +145,28 @@ def _pop_preset(argv: list[str], default: str, presets: Mapping[str, Any]) -> tu
 # Running an entry point
 
 
+def command(config_cls: type[T], presets: Mapping[str, T], *, prog: str, description: str,
+            target: str) -> tuple[Callable[[list[str] | None], Any], Callable[[], None]]:
+    """A CLI verb: `(main, console_script)`. `main(args)` parses (torch-free, every range checked) and calls
+    `target` ("package.module:function", imported only then) with the config, raising `UserError`; the
+    console script runs `main` under `run_cli` (one line and exit code 2 for user errors)."""
+
+    def main(args: list[str] | None = None) -> Any:
+        import importlib
+
+        cfg = parse_config(config_cls, presets, args=args, prog=prog, description=description)
+        module, _, function = target.partition(":")
+        return getattr(importlib.import_module(module), function)(cfg)
+
+    def console_script() -> None:
+        def run() -> None:
+            main()  # its result went to the output folder; the exit code only says whether it ran
+
+        run_cli(run)
+
+    return main, console_script
+
+
 def run_cli(main: Callable[[], int | None]) -> None:
     """Run `main`; user errors become `error: <message>` on stderr and exit code 2, Ctrl-C exit code 130.
 

@@ -1,39 +1,17 @@
-"""Console scripts: parse (fast, torch-free; every range checked) → import the heavy parts → run.
-
-`train_main`/`eval_main` raise `UserError` (tests call them); `train`/`evaluate` are the console scripts,
-which turn it into one line and exit code 2.
-"""
+"""Console scripts `rewardmodel-train` and `rewardmodel-eval`: parse (torch-free, every range checked), then import
+the heavy parts and run. `train_main`/`eval_main` raise `UserError` (tests call them); `train`/`evaluate` are
+the console scripts."""
 
 from __future__ import annotations
 
-import json
-
-from visionrl.core.cli import parse_config, run_cli
+from visionrl.core.cli import command
 from visionrl.rewardmodel.config import EVAL_PRESETS, TRAIN_PRESETS, EvalConfig, TrainConfig
 
-
-def train_main(args: list[str] | None = None) -> None:
-    cfg = parse_config(TrainConfig, TRAIN_PRESETS, args=args, prog="rewardmodel-train",
-                       description="BaseReward (arXiv 2509.16127): train a VLM reward model with an MLP head and the "
-                                   "Bradley-Terry loss.")
-    from visionrl.rewardmodel.train import run
-
-    run(cfg)
-
-
-def eval_main(args: list[str] | None = None) -> None:
-    cfg = parse_config(EvalConfig, EVAL_PRESETS, args=args, prog="rewardmodel-eval",
-                       description="Score reward models (and their ensembles) on VL-RewardBench, Multimodal "
-                                   "RewardBench, MM-RLHF-RewardBench, text sets and shapes pairs.")
-    from visionrl.rewardmodel.evaluate import run_eval
-
-    metrics = run_eval(cfg)
-    print(json.dumps(metrics, indent=2, sort_keys=True))
-
-
-def train() -> None:
-    run_cli(train_main)
-
-
-def evaluate() -> None:
-    run_cli(eval_main)
+train_main, train = command(
+    TrainConfig, TRAIN_PRESETS, prog="rewardmodel-train", target="visionrl.rewardmodel.train:run",
+    description=("BaseReward (arXiv 2509.16127): train a VLM reward model with an MLP head and the Bradley-Terry "
+                 "loss."))
+eval_main, evaluate = command(
+    EvalConfig, EVAL_PRESETS, prog="rewardmodel-eval", target="visionrl.rewardmodel.evaluate:run_eval",
+    description=("Score reward models (and their ensembles) on VL-RewardBench, Multimodal RewardBench, MM-RLHF-"
+                 "RewardBench, text sets and shapes pairs."))

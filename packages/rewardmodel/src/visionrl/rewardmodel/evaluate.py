@@ -143,10 +143,16 @@ def check_models(cfg: EvalConfig) -> list[tuple[str, str]]:
 def run_eval(cfg: EvalConfig) -> dict[str, Any]:
     """Score every model, ensemble and the router; write metrics.json and predictions.jsonl; return the metrics."""
     import torch
+    from visionrl.core.console import Console
     from visionrl.core.evaluation.outputs import write_results
     from visionrl.core.lit.reward_scorer import load_reward_model
 
+    e = cfg.eval
+    console = Console("rewardmodel-eval", quiet=e.quiet, verbose=e.verbose)
+    console.quiet_libraries()
     named = check_models(cfg)
+    console.header("reward-model evaluation", {"models": len([n for n in named if n[0] != "--text-model"]),
+                                               "router": cfg.text_model, "data": e.data}, e.output_dir)
     benches = load_benchmarks(cfg)
     models = [(f, p) for f, p in named if f != "--text-model"]
     weighted = len(models) > 1 and any(k != "mean" for k in cfg.ensembles)
@@ -163,8 +169,28 @@ def run_eval(cfg: EvalConfig) -> dict[str, Any]:
             scores[key]["_validation"] = score_pairs(scorer, validation, cfg.eval.batch_size)
         del scorer
     metrics, rows = combine_all(cfg, benches, models, scores)
-    write_results(cfg.eval.output_dir, cfg, metrics, rows)
+    paths = write_results(cfg.eval.output_dir, cfg, metrics, rows)
+    console.summary([*summary_rows(metrics), ("metrics", str(paths["metrics"])),
+                     ("predictions", str(paths["predictions"]))])
     return metrics
+
+
+def summary_rows(metrics: dict[str, Any]) -> list[tuple[str, str]]:
+    """One row per model, ensemble and the router: accuracy (and text accuracy) per benchmark.
+
+    >>> summary_rows({"models": {"a/model": {"shapes": {"accuracy": 0.8, "text_accuracy": 0.9}}}})
+    [('a/model', 'shapes accuracy 0.800 · text_accuracy 0.900')]
+    """
+    rows = []
+    groups = [*metrics.get("models", {}).items(),
+              *((f"ensemble {k}", v) for k, v in metrics.get("ensembles", {}).items() if k != "weights")]
+    if "router" in metrics:
+        groups.append(("router", metrics["router"]))
+    for name, per_bench in groups:
+        cells = [f"{bench} " + " · ".join(f"{k} {v:.3f}" for k, v in m.items() if k in ("accuracy", "text_accuracy"))
+                 for bench, m in per_bench.items()]
+        rows.append((name, " | ".join(cells)))
+    return rows
 
 
 def combine_all(cfg: EvalConfig, benches: Sequence[Benchmark], models: Sequence[tuple[str, str]],

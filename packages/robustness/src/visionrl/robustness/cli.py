@@ -1,34 +1,16 @@
-"""Console scripts: parse (fast, torch-free; every range checked) → import the heavy parts → run.
-
-`train_main`/`eval_main` raise `UserError` (tests call them); `train`/`evaluate` are the console scripts,
-which turn it into one line and exit code 2.
-"""
+"""Console scripts `robustness-train` and `robustness-eval`: parse (torch-free, every range checked), then import
+the heavy parts and run. `train_main`/`eval_main` raise `UserError` (tests call them); `train`/`evaluate` are
+the console scripts."""
 
 from __future__ import annotations
 
-from visionrl.core.cli import parse_config, run_cli
+from visionrl.core.cli import command
 from visionrl.robustness.config import DESCRIPTION, EVAL_PRESETS, TRAIN_PRESETS, EvalConfig, TrainConfig
 
-
-def train_main(args: list[str] | None = None) -> None:
-    cfg = parse_config(TrainConfig, TRAIN_PRESETS, args=args, prog="robustness-train",
-                       description="GRPO with the robustness paper's reward, augmentation and faithfulness "
-                                   "multiplier; the robustness suite every N steps (arXiv 2602.12506).")
-    from visionrl.robustness.train import run
-
-    run(cfg)
-
-
-def eval_main(args: list[str] | None = None) -> None:
-    cfg = parse_config(EvalConfig, EVAL_PRESETS, args=args, prog="robustness-eval", description=DESCRIPTION)
-    from visionrl.robustness.evaluate import run_eval
-
-    run_eval(cfg)
-
-
-def train() -> None:
-    run_cli(train_main)
-
-
-def evaluate() -> None:
-    run_cli(eval_main)
+train_main, train = command(
+    TrainConfig, TRAIN_PRESETS, prog="robustness-train", target="visionrl.robustness.train:run",
+    description=("GRPO with the robustness paper's reward, augmentation and faithfulness multiplier; the "
+                 "robustness suite every N steps (arXiv 2602.12506)."))
+eval_main, evaluate = command(
+    EvalConfig, EVAL_PRESETS, prog="robustness-eval", target="visionrl.robustness.evaluate:run_eval",
+    description=DESCRIPTION)
