@@ -144,11 +144,17 @@ def group_counts(metrics: dict[str, float]) -> list[str]:
 def run_eval(cfg: EvalConfig) -> dict[str, float]:
     """Load the benchmarks and the judge, judge every item, write metrics.json and predictions.jsonl."""
     import torch
+    from visionrl.core.console import Console, one_metric_line
     from visionrl.core.evaluation.models import check_model_source, eval_model
     from visionrl.core.evaluation.outputs import write_results
 
     start = time.perf_counter()
+    e = cfg.eval
+    console = Console("judge-eval", quiet=e.quiet, verbose=e.verbose)
+    console.quiet_libraries()
     check_model_source(cfg.eval.model)
+    console.header("pairwise judge evaluation", {"model": e.model, "data": e.data,
+                                                 "both orders": cfg.both_orders}, e.output_dir)
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.eval.seed)
@@ -161,7 +167,13 @@ def run_eval(cfg: EvalConfig) -> dict[str, float]:
         metrics |= m
         predictions += rows
         if bench == "vlrewardbench":
-            print("\n".join(group_counts(m)))
+            for line in group_counts(m):
+                console.line(line)
     metrics["eval/runtime_s"] = round(time.perf_counter() - start, 2)
-    write_results(cfg.eval.output_dir, cfg, metrics, predictions)
+    paths = write_results(cfg.eval.output_dir, cfg, metrics, predictions)
+    shown = ["accuracy", "macro_accuracy", "orders/both_orders_accuracy", "orders/position1_rate", "items"]
+    console.summary([*((bench, one_metric_line({k: metrics[f"eval/{bench}/{k}"] for k in shown
+                                                 if f"eval/{bench}/{k}" in metrics}, shown))
+                       for bench, _ in benchmarks),
+                     ("metrics", str(paths["metrics"])), ("predictions", str(paths["predictions"]))])
     return metrics

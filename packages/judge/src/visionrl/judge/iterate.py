@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from visionrl.core.console import Console
 from visionrl.core.errors import UserError
 from visionrl.judge.config import PAPER, TrainConfig
 
@@ -115,7 +116,11 @@ def run(cfg: TrainConfig) -> dict[str, Any]:
     from visionrl.core.evaluation.sharding import rank_and_world, start_ranks
     from visionrl.judge.stages import Context, load_heldout, load_pool, run_iteration, summarize
 
+    console = Console("judge-train", quiet=cfg.run.quiet, verbose=cfg.run.verbose)
+    console.quiet_libraries()
     _check_run(cfg)
+    console.header(f"self-improving judge, {cfg.iterations} iterations", {
+        "model": cfg.run.model, "data": cfg.run.data, "judge prompt": cfg.judge_prompt}, cfg.run.output_dir)
     start_ranks(cfg.run)
     rank, world = rank_and_world()
     out = cfg.run.output_dir
@@ -146,8 +151,21 @@ def run(cfg: TrainConfig) -> dict[str, Any]:
             from visionrl.core.hub import push_to_hub
 
             final = out / f"iter_{cfg.iterations - 1}" / "model"
-            print(f"pushed to {push_to_hub(final, cfg.run.push_to_hub, commit_message=f'Self-improving VLM judge ({PAPER})')}")
+            url = push_to_hub(final, cfg.run.push_to_hub, commit_message=f"Self-improving VLM judge ({PAPER})")
+            console.line(f"pushed to {url}")
+    console.summary(_summary_rows(metrics, out))
     return metrics
+
+
+def _summary_rows(metrics: dict[str, Any], out: Path) -> list[tuple[str, str]]:
+    """Held-out judge metrics per iteration (with its filter's retention), then the output paths."""
+    from visionrl.core.console import before_after, one_metric_line
+
+    rows = [(f"iteration {r['iteration']}", one_metric_line(
+        r, ["accuracy", "both_orders_accuracy", "position1_rate", "retention"])) for r in metrics["iterations"]]
+    return [*rows, ("held-out", before_after(metrics, ["accuracy", "both_orders_accuracy", "position1_rate"])),
+            ("judge", str(out / metrics["final_model"])), ("metrics", str(out / "metrics.json")),
+            ("curves", f"tensorboard --logdir {out / 'tensorboard'}")]
 
 
 def _check_run(cfg: TrainConfig) -> None:

@@ -106,7 +106,7 @@ def _log(ctx: Context, metrics: dict[str, float], keys: tuple[str, ...], k: int)
 
 
 def _say(ctx: Context, message: str) -> None:
-    if ctx.rank == 0:
+    if ctx.rank == 0 and not ctx.cfg.run.quiet:
         print(message, flush=True)
 
 
