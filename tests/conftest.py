@@ -166,3 +166,15 @@ def fake_hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHub]:
     huggingface_hub.set_client_factory(lambda: httpx2.Client(transport=httpx2.MockTransport(fake)))
     yield fake
     huggingface_hub.set_client_factory(huggingface_hub.utils._http.default_client_factory)
+
+
+LIBRARY_NOISE = ("GPU available", "TPU available", "litlogger", "LitLogger", "Modules in train mode", "Total FLOPs",
+                 "_pytree", "LeafSpec", "Epoch 0/", "Checkpoint directory", "weights_only", "Writing model shards",
+                 "Loading weights", "Traceback", "Warning", "warn(", "manual optimization", "is not resumable",
+                 "`Trainer.fit` stopped")
+"""What a run's console must not show (the console module's docstring says why each is off)."""
+
+
+@pytest.fixture
+def library_noise() -> tuple[str, ...]:
+    return LIBRARY_NOISE

@@ -203,3 +203,23 @@ def test_push_to_hub_uploads_the_final_judge(finished, tmp_path: Path, tiny_trai
     uploaded = {json.loads(line)["value"].get("path") for line in commit.content.decode().splitlines()}
     assert {"README.md", "config.json", "model.safetensors"} <= uploaded
     assert len(fake_hub.find("/api/repos/create")) == 1
+
+
+@pytest.mark.slow
+def test_the_console_says_what_ran_and_nothing_else(tmp_path: Path, tiny_train, demo_model_dir: Path,
+                                                    library_noise) -> None:
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "run"
+    script = str(Path(sys.executable).parent / "judge-train")
+    args = [a for a in tiny_train.args if a != "--quiet"]
+    res = subprocess.run([script, *args, "--output-dir", str(out)], capture_output=True, text=True,
+                         timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    text = res.stdout + res.stderr
+    assert res.returncode == 0, text[-3000:]
+    assert not [n for n in library_noise if n in text], text[-3000:]
+    assert text.startswith("judge-train: self-improving judge, 2 iterations · model demo")
+    tail = text[text.rindex("done in "):]
+    assert "iteration 0" in tail and "held-out     accuracy 0.500 →" in tail and str(out / "metrics.json") in tail

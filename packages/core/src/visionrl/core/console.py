@@ -41,8 +41,13 @@ _ACTIVE_BAR: ContextVar[Any] = ContextVar("visionrl_active_bar", default=None)
 _QUIET_LOGGERS = ("lightning.pytorch", "lightning.fabric", "lightning_fabric", "pytorch_lightning")
 
 
-def silence_third_party() -> None:
-    """Turn the libraries' console output down to what is the user's business (see the module docstring)."""
+def silence_third_party(lightning: bool = False) -> None:
+    """Turn the libraries' console output down to what is the user's business (see the module docstring).
+
+    Importing Lightning sets its own loggers back to INFO, so a run that trains passes `lightning=True` (it
+    is imported first) or calls this after importing it."""
+    if lightning:
+        import lightning.pytorch  # noqa: F401
     for pattern in _QUIET_WARNINGS:
         warnings.filterwarnings("ignore", message=pattern)
     for name in _QUIET_LOGGERS:
@@ -65,9 +70,9 @@ class Console:
         self.start = time.perf_counter()
         self.enabled = is_global_rank_zero()
 
-    def quiet_libraries(self) -> None:
+    def quiet_libraries(self, lightning: bool = False) -> None:
         if not self.verbose:
-            silence_third_party()
+            silence_third_party(lightning)
 
     def line(self, text: str) -> None:
         if self.enabled and not self.quiet:

@@ -117,7 +117,7 @@ def run(cfg: TrainConfig) -> dict[str, Any]:
     from visionrl.judge.stages import Context, load_heldout, load_pool, run_iteration, summarize
 
     console = Console("judge-train", quiet=cfg.run.quiet, verbose=cfg.run.verbose)
-    console.quiet_libraries()
+    console.quiet_libraries(lightning=True)
     _check_run(cfg)
     console.header(f"self-improving judge, {cfg.iterations} iterations", {
         "model": cfg.run.model, "data": cfg.run.data, "judge prompt": cfg.judge_prompt}, cfg.run.output_dir)
