@@ -184,6 +184,25 @@ def test_mixed_text_and_image_batches_score_like_single_rows(family, tiny_vlm):
     vlm.model.zero_grad()
 
 
+@pytest.mark.parametrize("family", ["qwen2_5_vl", "mllama"])
+def test_a_repeated_prompt_is_encoded_once_and_scores_like_its_copies(family, tiny_vlm):
+    from visionrl.core.lit.reward_model import build_head, encode_distinct, score_texts
+
+    vlm = tiny_vlm(family)
+    torch.manual_seed(0)
+    head = build_head(vlm.model.config.get_text_config().hidden_size, RewardHeadConfig())
+    image, text = Prompt.simple(PAIRS[0].prompt, PAIRS[0].images), Prompt.simple("What is 2 + 3?")
+    prompts = [image, text, image, text]  # a batch's prompts, then the same objects again (chosen | rejected)
+    copies = [Prompt.simple(PAIRS[0].prompt, PAIRS[0].images), Prompt.simple("What is 2 + 3?")] * 2
+    responses = [PAIRS[0].chosen, "5", PAIRS[0].rejected, "6"]
+    if family != "mllama":  # Mllama cannot encode a mixed batch: score_texts encodes each modality on its own
+        shared, naive = encode_distinct(vlm, prompts), vlm.encode(prompts)
+        assert shared.keys() == naive.keys() and all(torch.equal(shared[k], naive[k]) for k in naive)
+    with torch.no_grad():
+        torch.testing.assert_close(score_texts(vlm, head, prompts, responses),
+                                   score_texts(vlm, head, copies, responses), atol=0, rtol=0)
+
+
 def test_held_out_accuracy_is_split_by_modality(tiny_build):
     from visionrl.core.data.records import PairRecord
     from visionrl.core.lit.reward_model import RewardModelModule

@@ -3,6 +3,7 @@ selection and sampling seeds that make resume exact, held-out evaluation across 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -75,10 +76,16 @@ def records_for_step(n_records: int, step: int, per_rank: int, rank: int, world:
     for j in range(per_rank):
         k = step * glob + rank * per_rank + j
         epoch, pos = divmod(k, n_records)
-        perm = list(range(n_records))
-        random.Random(seed * 1_000_003 + epoch).shuffle(perm)
-        out.append(perm[pos])
+        out.append(_epoch_order(n_records, seed, epoch)[pos])
     return out
+
+
+@functools.lru_cache(maxsize=4)
+def _epoch_order(n_records: int, seed: int, epoch: int) -> tuple[int, ...]:
+    """The shuffled record order of one epoch (shuffled once per epoch, not once per row)."""
+    perm = list(range(n_records))
+    random.Random(seed * 1_000_003 + epoch).shuffle(perm)
+    return tuple(perm)
 
 
 EvalFn = Callable[[Any, Sequence[Any]], dict[str, list[float]]]

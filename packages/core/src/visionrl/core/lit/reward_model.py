@@ -34,6 +34,7 @@ from visionrl.core.lit.common import (
 )
 from visionrl.core.losses import BTOut, bradley_terry_loss, length_normalize
 from visionrl.core.vlm.model import VLM, Prompt
+from visionrl.core.vlm.sharing import encode_prompts
 
 ACTIVATIONS: dict[str, type[torch.nn.Module]] = {
     "none": torch.nn.Identity, "relu": torch.nn.ReLU, "gelu": torch.nn.GELU, "silu": torch.nn.SiLU,
@@ -126,12 +127,24 @@ def score_encoded(vlm: VLM, head: torch.nn.Module, enc: dict[str, torch.Tensor],
     return length_normalize(r_B, mask_BC.sum(1), kind="log") if length_norm else r_B
 
 
+def encode_distinct(vlm: VLM, prompts: Sequence[Prompt], device: torch.device | str | None = None) -> dict[str, torch.Tensor]:
+    """`vlm.encode(prompts)`, running the processor once per distinct prompt object (a pair's prompt is scored
+    with its chosen and its rejected response): the rows are taken from that encoding, tensor for tensor what
+    encoding every row gives (`EncodedPrompts.take`)."""
+    slot: dict[int, int] = {}
+    rows = [slot.setdefault(id(p), len(slot)) for p in prompts]
+    if len(slot) == len(prompts):
+        return vlm.encode(list(prompts), device=device)
+    distinct = list({id(p): p for p in prompts}.values())
+    return encode_prompts(vlm, distinct, device=device).take(vlm.adapter, rows)
+
+
 def score_texts(vlm: VLM, head: torch.nn.Module, prompts: Sequence[Prompt], responses: Sequence[str], *,
                 length_norm: bool = False, device: torch.device | str | None = None) -> torch.Tensor:
     """Differentiable scores (B,) of `responses` to `prompts`: one forward, or one per modality for the
     families in `MODALITY_BUCKETED` (rows keep their order)."""
     def forward(idx: list[int]) -> torch.Tensor:
-        enc = vlm.encode([prompts[i] for i in idx], device=device)
+        enc = encode_distinct(vlm, [prompts[i] for i in idx], device=device)
         ids_BC, mask_BC = vlm.encode_targets([responses[i] for i in idx], device=device)
         return score_encoded(vlm, head, enc, ids_BC, mask_BC, length_norm=length_norm)
 
