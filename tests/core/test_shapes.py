@@ -264,3 +264,28 @@ def test_scene_parameters_and_dict_round_trip():
         assert answer(r.question, pixel_scene(r.images[0])) == r.answer
     scene = sample_scene(random.Random(0), num_shapes=(1, 1))
     assert len(scene.shapes) == 1 and scene.shapes[0].kind in KINDS
+
+
+
+def test_shaded_thirds_mark_the_place_and_keep_the_answers():
+    """`shade` darkens the left third's background and lightens the right one's; shapes, answers and the dict
+    round trip are unchanged, and a plain world's dicts do not mention it."""
+    from visionrl.core.data.shapes import shaded
+
+    assert "shade" not in ShapesWorld(0).vqa(1)[0].meta["scene"]
+    s = 84
+    for r in ShapesWorld(9, image_size=s, templates=["color_at"], shade=16).vqa(40):
+        img = r.images[0]
+        top = [img.getpixel((x, 0)) for x in (0, s // 2, s - 1)]  # shapes never reach the top row
+        assert top == [shaded(BACKGROUND, -16), BACKGROUND, shaded(BACKGROUND, 16)]
+        scene = Scene.from_dict(json.loads(json.dumps(r.meta["scene"])))
+        assert scene.shade == 16 and scene.to_dict() == r.meta["scene"]
+        assert np.array_equal(np.asarray(render(scene)), np.asarray(img))
+        a = np.asarray(img).astype(int)
+        plain = a.copy()
+        for col, sign in ((0, -1), (2, 1)):  # undo the shade on background pixels, then read the scene back
+            band = plain[:, col * s // 3:(col + 1) * s // 3]
+            band[(band == shaded(BACKGROUND, sign * 16)).all(-1)] = BACKGROUND
+        assert answer(r.question, pixel_scene(plain.astype("uint8"))) == r.answer
+    with pytest.raises(ValueError):
+        ShapesWorld(0, shade=100)

@@ -1,23 +1,35 @@
 """The embedded demo model: a tiny Qwen2.5-VL that `--model demo` resolves to.
 
-Built once per recipe and cached under `$VISIONRL_CACHE` (default `~/.cache/visionrl/`): a tokenizer
-trained on the demo's own prompts, then a short SFT warm start on `shapes` tasks in the output formats
-the papers use — See-Think (`<description>…</description> <think>…</think> \\boxed{}`), CoT
+Built once per recipe and cached under `$VISIONRL_CACHE` (default `~/.cache/visionrl/`): a tokenizer trained
+on the demo's own prompts and targets, then a short SFT warm start on `shapes` colour-at-place questions in the
+output formats the papers use — See-Think (`<description>…</description> <think>…</think> \\boxed{}`), CoT
 (`<think>…</think> \\boxed{}`), the text-only caption-reasoner second pass, MCQ
-(`<think>…</think><answer>X</answer>`), pairwise critic verdicts (`\\boxed{1|2}`), pairwise judge
-verdicts (`[[A]]|[[B]]`) and captions. It is trained to clearly beat the blind baseline but stay well
-below perfect, so RL has room.
+(`<think>…</think><answer>X</answer>`, the layout the robustness suite perturbs and scores), pairwise critic
+verdicts (`\\boxed{1|2}`), pairwise judge verdicts (`[[A]]|[[B]]`) and captions. `demo_report.json` holds the
+held-out numbers of every format next to its blind baseline (`visionrl.core.demo_eval`).
 
-Where the room comes from: the demo's SFT teacher takes a language shortcut — asked about the shape in
-the middle, its See-Think and CoT traces answer "red" without looking in `shortcut_rate` of cases, while
-its description stays right (the caption-reasoner, MCQ and pairwise data are exact). The SFT model learns
-the shortcut, so its greedy answers to middle questions are mostly "red"; a verifiable accuracy reward
-(and the self-visual reward, which reads the right description) can unlearn it, and the held-out accuracy
-per question (`demo_report.json`) shows whether RL did. Colour perception itself plateaus near 0.6-0.7 for
-a model this small (measured), which RL at demo scale does not move beyond noise.
+What makes it learn in about three minutes on one CPU thread (each point measured; numbers in
+packages/core/README.md):
 
-The cache key hashes the recipe (this file, the prompts and the shapes world), so a changed recipe
-rebuilds; a file lock makes concurrent processes (e.g. DDP ranks) build it once.
+1. Place is in the pixels. Image tokens carry only relative (rotary) positions, and the 2-layer decoder did
+   not learn which third a token shows: colour-at-place plateaued near 0.65. The demo world shades the
+   background of the left and right thirds (`ShapesWorld(shade=…)`), and captions reach ~1.0 in 150 steps.
+2. Perception first: a caption-only stage (`perception_steps`), then the mix of all formats.
+3. One checklist for every verdict. Asked "which answer is right" in one step, the model collapsed to one
+   position. MCQ, critic and judge targets restate the colour, then check the answers in order, one line
+   each, restating the colour after a miss ("\\nA. blue, not red.\\nB. red."), and answer with the label of
+   the last line. The two colours to compare always sit the same few tokens apart and the three formats
+   share the lines, so one comparison serves all three. A quarter of MCQ thinks skip the checklist, as the
+   robustness suite's pre-filled thinks do (`mcq_short_think`).
+4. RL has room: the teacher likes "red". Asked about the shape in the middle, it says "red" without looking
+   in `shortcut_rate` of cases (its descriptions stay right), so See-Think and CoT answer "red" and MCQ picks
+   the red option; judging two answers at any place, it picks one saying "red" without looking in
+   `shortcut_rate` of the pairs that have one. The SFT model learns both, so middle questions and pairs with
+   a wrong "red" trail the rest; accuracy rewards and critic/judge training can unlearn them
+   (`demo_report.json` reports accuracy per question).
+
+The cache key hashes the recipe (this file, `demo_eval.py`, the prompts, the shapes world and the tiny
+builder), so a changed recipe rebuilds; a file lock makes concurrent processes (e.g. DDP ranks) build it once.
 """
 
 from __future__ import annotations
@@ -29,14 +41,15 @@ import random
 import re
 import shutil
 import time
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from visionrl.core import prompts as P
-from visionrl.core.data.records import VQARecord
-from visionrl.core.data.shapes import COLUMNS, Scene, ShapesWorld, blind_baseline, column
+from visionrl.core.data.records import MCQRecord, PairRecord, VQARecord
+from visionrl.core.data.shapes import COLUMNS, Scene, ShapesWorld, column
 
 DEMO_TEMPLATES = ("color_at",)
 """Questions about colours and places: what a from-scratch vision tower learns in minutes on a CPU (shape
@@ -45,12 +58,34 @@ DEMO_TEMPLATE_WEIGHTS = {"color_at": 1.0}
 TRAIN_SEED, HELDOUT_SEED = 1, 2  # separate worlds: held-out scenes never appear in training
 # 84 px -> 6×6 patches of 14 px -> 3×3 merged image tokens: one token column per left/middle/right third.
 DEMO_IMAGE_SIZE = 84
+DEMO_SHADE = 16
+"""Background levels by which the left third is darker and the right third lighter (point 1 above)."""
+SHORTCUT_ANSWER = "red"
+MIDDLE = COLUMNS[1]
+# Fixed strings of the demo's targets, one token each like the prompts' instructions: shorter sequences (the
+# MCQ think must fit robustness-eval's 48 new tokens). "Looking at the image," and " So the answer should be"
+# are the robustness suite's think template, so its pre-filled Wrong-Think reads like the demo's own thinks.
+TARGET_PHRASES = ("<description>", "</description>", "<think>", "</think>", "<answer>", "</answer>",
+                  "Looking at the image,", " So the answer should be")
+MCQ_LABELS = {k: f"\n{k}. " for k in "ABCD"}
+"""An MCQ option line starts with one of these ("\nA. blue"), one token each (see `ANSWER_LABELS`)."""
+ANSWER_LABELS = re.compile(r"(\n\nAnswer [12]: |\n\[The Start of Assistant [AB]'s Answer\]\n)")
+"""The text before each answer in the critic and judge prompts. With the MCQ labels, each is one token, so the
+verdict checklists (`checklist`) quote an answer as [label token, the answer's own token], exactly as the
+prompt writes it, in all three formats."""
 
 
 def demo_world(seed: int) -> ShapesWorld:
     """The shapes world the demo model is trained and evaluated on."""
     return ShapesWorld(seed=seed, image_size=DEMO_IMAGE_SIZE, templates=DEMO_TEMPLATES,
-                       template_weights=DEMO_TEMPLATE_WEIGHTS)
+                       template_weights=DEMO_TEMPLATE_WEIGHTS, shade=DEMO_SHADE)
+
+
+def demo_pairs(seed: int, n: int) -> list[PairRecord]:
+    """The demo's pairwise items: question pairs (the right colour and a wrong one), the right answer shown
+    second in every other pair (`meta["flip"]`, read by `core.evaluation.pairwise_scoring.presented`)."""
+    pairs = demo_world(seed).pairs(n, caption_fraction=0.0)
+    return [replace(p, meta={**p.meta, "flip": i % 2 == 1}) for i, p in enumerate(pairs)]
 
 
 @dataclass(frozen=True)
@@ -60,20 +95,36 @@ class DemoRecipe:
     vision_hidden: int = 64
     vision_depth: int = 1
     vocab_size: int = 1024
-    sft_steps: int = 300
+    qk_init_scale: float = 4.0
+    """Factor on the decoder's initial query/key projections: at the default init a tiny model's attention is
+    near-uniform, and the look-ups the targets need start from sharper patterns (as in `tests/conftest.py`)."""
+    perception_steps: int = 300
+    """First SFT stage, on `perception_mix` only: a caption names the colour at every place."""
+    perception_mix: tuple[tuple[str, float], ...] = (("caption", 1.0),)
+    sft_steps: int = 800
+    """Second SFT stage, on `mix`."""
     threads: int = 1
     """Intra-op threads: the ops of a tiny model are too small to split, and oversubscribed cores
     slow every op by ~10× (measured), so one thread per process."""
-    batch_size: int = 32
+    batch_size: int = 16
+    """Small batches: the look-ups form within fewer examples when there are more updates (measured: 16 × 800
+    steps formed every verdict in each seed tried, 32 × 400 — the same examples — in one seed of three)."""
     lr: float = 2e-3
-    warmup_steps: int = 20
-    train_questions: int = 3000
+    warmup_steps: int = 40
+    train_questions: int = 6000
     eval_questions: int = 200
-    mix: tuple[tuple[str, float], ...] = (("see_think", 0.4), ("caption_reasoner", 0.2), ("cot", 0.15),
-                                          ("mcq", 0.1), ("caption", 0.05), ("critic", 0.05), ("judge", 0.05))
+    mix: tuple[tuple[str, float], ...] = (("see_think", 0.15), ("caption_reasoner", 0.1), ("cot", 0.05),
+                                          ("mcq", 0.26), ("caption", 0.05), ("critic", 0.195), ("judge", 0.195))
     shortcut_rate: float = 0.6
-    """Share of the teacher's See-Think/CoT answers to middle questions that say "red" without looking."""
-    version: int = 1
+    """Share of the teacher's answers to middle questions that say "red" without looking, and of its verdicts on
+    pairs with a "red" answer that pick it without looking."""
+    mcq_short_think: float = 0.25
+    """Share of MCQ thinks that go straight from the colour to the letter, the robustness suite's own think
+    ("Looking at the image, the shape on the left is red. So the answer should be B."): without them a think
+    pre-filled by `robustness-eval` (Wrong-Think, Correct-Think) lacks the checklist the model expects, and it
+    answers in another format instead of reading the think (measured: Correct-Think accuracy 0.035, format
+    0.125). Greedy decoding still writes the checklist, the majority form."""
+    version: int = 2
 
 
 def cache_root() -> Path:
@@ -87,16 +138,24 @@ def recipe_hash(recipe: DemoRecipe) -> str:
     h = hashlib.sha256(json.dumps(asdict(recipe), sort_keys=True).encode())
     for mod in (shapes, tiny, P):
         h.update(Path(mod.__file__).read_bytes())
-    h.update(Path(__file__).read_bytes())
+    for name in (Path(__file__).name, "demo_eval.py"):  # the recipe and its report
+        h.update(Path(__file__).with_name(name).read_bytes())
     return h.hexdigest()[:12]
 
 
 def demo_phrases() -> tuple[str, ...]:
-    """The fixed parts of the demo's prompts, each one token for the demo tokenizer."""
+    """The fixed parts of the demo's prompts and targets, each one token for the demo tokenizer."""
     fixed = [P.SEE_THINK_INSTRUCTION, P.COT_INSTRUCTION, P.THINK_ANSWER_INSTRUCTION]
     for template in (P.CAPTION_REASONER_PROMPT.replace("{{}}", "{}"), P.CRITIC_PROMPT, P.PAIRWISE_JUDGE_PROMPT):
-        fixed += [part for part in re.split(r"\{[A-Za-z0-9]+\}", template) if part.strip()]
-    return tuple(fixed)
+        for part in re.split(r"\{[A-Za-z0-9_]+\}", template):
+            fixed += [piece for piece in ANSWER_LABELS.split(part) if piece.strip()]
+    return (*fixed, *MCQ_LABELS.values(), *TARGET_PHRASES)
+
+
+def answer_labels(template: str) -> tuple[str, str]:
+    """The two answer labels of a pairwise prompt template, in order."""
+    first, second = ANSWER_LABELS.findall(template)
+    return first, second
 
 
 # ---- the tasks in each format ---------------------------------------------------------------
@@ -105,43 +164,26 @@ def describe(scene: Scene) -> str:
     return ", ".join(f"{s.color} {COLUMNS[column(s)]}" for s in sorted(scene.shapes, key=lambda s: s.x))
 
 
+def place(question: str) -> str:
+    """The place a colour-at-place question asks about ("on the left")."""
+    return question.split("shape ", 1)[1].rstrip("?")
+
+
 def reasoning(rec: VQARecord) -> str:
-    """A short, correct reasoning for a shapes question, derived from the scene."""
-    scene, q, t = Scene.from_dict(rec.meta["scene"]), rec.question, rec.meta["template"]
-    words = re.findall(r"[a-z]+", q.lower())
-    if t == "color_at":
-        return f"the shape {q.split('shape ', 1)[1].rstrip('?')} is {rec.answer}"
-    if t == "count" and t in DEMO_TEMPLATES:
-        color = words[2]
-        places = [COLUMNS[column(s)] for s in sorted(scene.shapes, key=lambda s: s.x) if s.color == color]
-        return f"{color}: {', '.join(places) if places else 'none'}, so {len(places)}"
-    if t == "color":
-        kind = words[-1]
-        return f"the {kind} is {scene.by_kind(kind).color}"
-    if t == "shape":
-        color = words[-2]
-        kind = next(s.kind for s in scene.shapes if s.color == color)
-        return f"the {color} one is a {kind}"
-    if t == "count":
-        color = words[2]
-        kinds = [s.kind for s in scene.shapes if s.color == color]
-        return f"{color} shapes: {', '.join(kinds) if kinds else 'none'}, so {len(kinds)}"
-    if t == "exists":
-        return f"there is {'a' if rec.answer == 'yes' else 'no'} {words[-2]} {words[-1]}"
-    if t == "left_of":
-        a, b = scene.by_kind(words[2]), scene.by_kind(words[-1])
-        return f"the {a.kind} is {COLUMNS[column(a)]} and the {b.kind} is {COLUMNS[column(b)]}"
-    raise ValueError(f"no demo reasoning for template {t!r}")
+    """A short reasoning for a colour-at-place question that ends in its answer."""
+    assert rec.meta["template"] in DEMO_TEMPLATES, f"no demo reasoning for template {rec.meta['template']!r}"
+    return f"the shape {place(rec.question)} is {rec.answer}"
+
+
+def shortcut(question: str, truth: str, rng: random.Random, rate: float) -> str:
+    """What the demo teacher says the asked shape's colour is: "red" without looking for the middle shape in
+    `rate` of cases, else the truth."""
+    return SHORTCUT_ANSWER if question.endswith(f"{MIDDLE}?") and rng.random() < rate else truth
 
 
 def teacher_shortcut(rec: VQARecord, rng: random.Random, rate: float) -> VQARecord:
-    """The demo teacher's language shortcut: asked about the shape in the middle, it answers "red" without
-    looking with probability `rate` (its description stays right)."""
-    from dataclasses import replace
-
-    if rec.meta["template"] != "color_at" or not rec.question.endswith(f"{COLUMNS[1]}?") or rng.random() >= rate:
-        return rec
-    return replace(rec, answer="red")
+    """`rec` with the answer the demo teacher gives (see `shortcut`)."""
+    return replace(rec, answer=shortcut(rec.question, rec.answer, rng, rate))
 
 
 def see_think_target(rec: VQARecord) -> str:
@@ -153,115 +195,245 @@ def cot_target(rec: VQARecord) -> str:
     return f"<think> {reasoning(rec)} </think> \\boxed{{{rec.answer}}}"
 
 
-def demo_examples(recipe: DemoRecipe, seed: int, n: int) -> list[Any]:
-    """SFT examples in the mixed formats (deterministic per seed)."""
+def checklist(labels: Sequence[str], answers: Sequence[str], seen: str) -> str:
+    """The answers in order, each under its prompt label, up to the first that says `seen`, the colour
+    restated after each miss ("\\nA. blue, not red.\\nB. red."). In every verdict format the same three
+    tokens separate the two colours to compare, and an answer is copied from after the same label token."""
+    lines = []
+    for label, answer in zip(labels, answers):
+        if answer == seen:
+            return "".join(lines) + f"{label}{answer}."
+        lines.append(f"{label}{answer}, not {seen}.")
+    return "".join(lines)
+
+
+def mcq_target(rec: MCQRecord, seen: str, short: bool = False) -> str:
+    """Restate the colour, check the options in order (unless `short`), answer the letter of the one that says it.
+
+    >>> rec = MCQRecord("m", [], "What color is the shape on the left?", {"A": "blue", "B": "red"}, "B")
+    >>> mcq_target(rec, "red")
+    '<think>Looking at the image, the shape on the left is red.\\nA. blue, not red.\\nB. red. So the answer should be B.</think><answer>B</answer>'
+    >>> mcq_target(rec, "red", short=True)
+    '<think>Looking at the image, the shape on the left is red. So the answer should be B.</think><answer>B</answer>'
+    """
+    pick = next(k for k, v in rec.options.items() if v == seen)
+    checks = "" if short else checklist([MCQ_LABELS[k] for k in rec.options], list(rec.options.values()), seen)
+    return (f"<think>Looking at the image, the shape {place(rec.question)} is {seen}.{checks} "
+            f"So the answer should be {pick}.</think><answer>{pick}</answer>")
+
+
+def verdict_pick(shown: tuple[str, str], seen: str) -> int:
+    """The position of the answer saying `seen`."""
+    assert seen in shown, f"the colour {seen!r} is neither answer of {shown}"
+    return 1 if shown[0] == seen else 2
+
+
+def critic_target(question: str, shown: tuple[str, str], seen: str) -> str:
+    r"""A critic verdict: restate the colour, check the answers in order, box the one that says it.
+
+    >>> print(critic_target("What color is the shape on the left?", ("blue", "red"), "red"))
+    <think> the shape on the left is red.
+    <BLANKLINE>
+    Answer 1: blue, not red.
+    <BLANKLINE>
+    Answer 2: red. </think> \boxed{2}
+    """
+    checks = checklist(answer_labels(P.CRITIC_PROMPT), shown, seen)
+    return f"<think> the shape {place(question)} is {seen}.{checks} </think> \\boxed{{{verdict_pick(shown, seen)}}}"
+
+
+def judge_target(question: str, shown: tuple[str, str], seen: str) -> str:
+    r"""A judge verdict in the same steps, ending in `[[A]]` or `[[B]]`.
+
+    >>> print(judge_target("What color is the shape on the left?", ("red", "blue"), "red"))
+    The shape on the left is red.
+    [The Start of Assistant A's Answer]
+    red. [[A]]
+    """
+    checks = checklist(answer_labels(P.PAIRWISE_JUDGE_PROMPT), shown, seen)
+    return f"The shape {place(question)} is {seen}.{checks} [[{'AB'[verdict_pick(shown, seen) - 1]}]]"
+
+
+@dataclass
+class Teacher:
+    """What the format builders share: the recipe, the teacher's generator and per-format counters."""
+
+    recipe: DemoRecipe
+    rng: random.Random
+    counts: Counter[str] = field(default_factory=Counter)
+
+    def seen(self, question: str, truth: str) -> str:
+        return shortcut(question, truth, self.rng, self.recipe.shortcut_rate)
+
+    def judged(self, pair: PairRecord) -> str:
+        """The answer the verdict teacher takes as right: one saying "red", without looking, in
+        `shortcut_rate` of the pairs that have one (at every place); else the right one."""
+        if SHORTCUT_ANSWER in (pair.chosen, pair.rejected) and self.rng.random() < self.recipe.shortcut_rate:
+            return SHORTCUT_ANSWER
+        return pair.chosen
+
+    def show(self, pair: PairRecord, fmt: str) -> tuple[str, str]:
+        """The two answers in the order shown: the right one second in every other example of `fmt`, so verdict
+        targets are exactly balanced."""
+        self.counts[fmt] += 1
+        return (pair.rejected, pair.chosen) if self.counts[fmt] % 2 == 0 else (pair.chosen, pair.rejected)
+
+
+def image_first(text: str, images: Sequence[Any]) -> Any:
+    """The image, then `text` (the MCQ, critic, judge and caption layout)."""
     from visionrl.core.chat import IMAGE, Prompt
+
+    return Prompt([IMAGE, text], list(images))
+
+
+def _see_think(t: Teacher, rec: VQARecord) -> Any:
+    from visionrl.core.chat import Prompt
     from visionrl.core.lit.sft import SFTExample
 
-    world = demo_world(seed)
-    vqa, mcq, pairs = world.vqa(n), world.mcq(n // 4), world.pairs(n // 4)
-    rng = random.Random(seed)
-    names, weights = zip(*recipe.mix)
-    out = []
-    for i, rec in enumerate(vqa):
-        fmt = rng.choices(names, weights=weights)[0]
-        img = rec.images
-        if fmt in ("see_think", "cot"):
-            rec = teacher_shortcut(rec, rng, recipe.shortcut_rate)
-        if fmt == "see_think":
-            out.append(SFTExample(Prompt(P.format_segments(rec.question, P.SEE_THINK_INSTRUCTION), img),
-                                  see_think_target(rec)))
-        elif fmt == "cot":
-            out.append(SFTExample(Prompt(P.format_segments(rec.question, P.COT_INSTRUCTION), img), cot_target(rec)))
-        elif fmt == "caption_reasoner":
-            desc = describe(Scene.from_dict(rec.meta["scene"]))
-            out.append(SFTExample(Prompt([P.caption_reasoner_prompt(desc, rec.question)]), cot_target(rec)))
-        elif fmt == "caption":
-            out.append(SFTExample(Prompt([IMAGE, "Describe the image."], img),
-                                  describe(Scene.from_dict(rec.meta["scene"]))))
-        elif fmt == "mcq":
-            m = mcq[i % len(mcq)]
-            why = reasoning(VQARecord(m.id, m.images, m.question, m.options[m.answer], meta=m.meta))
-            out.append(SFTExample(Prompt([IMAGE, P.mcq_prompt(m.question, m.options)], m.images),
-                                  f"<think>{why}, so the answer is {m.answer}</think><answer>{m.answer}</answer>"))
-        else:  # critic or judge: which of two answers is right
-            p = pairs[i % len(pairs)]
-            flip = rng.random() < 0.5
-            a1, a2 = (p.rejected, p.chosen) if flip else (p.chosen, p.rejected)
-            if fmt == "critic":
-                good = "2" if flip else "1"
-                out.append(SFTExample(Prompt([IMAGE, P.critic_prompt(p.prompt, a1, a2)], p.images),
-                                      f"<think> Answer {good} matches the image </think> \\boxed{{{good}}}"))
-            else:
-                good = "B" if flip else "A"
-                out.append(SFTExample(Prompt([IMAGE, P.judge_prompt(p.prompt, a1, a2)], p.images),
-                                      f"Assistant {good}'s answer matches the image. [[{good}]]"))
-    return out
+    said = replace(rec, answer=t.seen(rec.question, rec.answer))
+    return SFTExample(Prompt(P.format_segments(rec.question, P.SEE_THINK_INSTRUCTION), rec.images),
+                      see_think_target(said))
+
+
+def _cot(t: Teacher, rec: VQARecord) -> Any:
+    from visionrl.core.chat import Prompt
+    from visionrl.core.lit.sft import SFTExample
+
+    said = replace(rec, answer=t.seen(rec.question, rec.answer))
+    return SFTExample(Prompt(P.format_segments(rec.question, P.COT_INSTRUCTION), rec.images), cot_target(said))
+
+
+def _caption_reasoner(t: Teacher, rec: VQARecord) -> Any:
+    from visionrl.core.chat import Prompt
+    from visionrl.core.lit.sft import SFTExample
+
+    desc = describe(Scene.from_dict(rec.meta["scene"]))
+    return SFTExample(Prompt([P.caption_reasoner_prompt(desc, rec.question)]), cot_target(rec))
+
+
+def _caption(t: Teacher, rec: VQARecord) -> Any:
+    from visionrl.core.data.shapes import CAPTION_QUESTION
+    from visionrl.core.lit.sft import SFTExample
+
+    return SFTExample(image_first(CAPTION_QUESTION, rec.images), describe(Scene.from_dict(rec.meta["scene"])))
+
+
+def _mcq(t: Teacher, rec: MCQRecord) -> Any:
+    from visionrl.core.lit.sft import SFTExample
+
+    seen = t.seen(rec.question, rec.options[rec.answer])
+    # drawn per record, not from the teacher's generator: the other formats' draws stay as they were
+    short = random.Random(f"short-think\t{rec.id}").random() < t.recipe.mcq_short_think
+    return SFTExample(image_first(P.mcq_prompt(rec.question, rec.options), rec.images), mcq_target(rec, seen, short))
+
+
+def _critic(t: Teacher, pair: PairRecord) -> Any:
+    from visionrl.core.lit.sft import SFTExample
+
+    shown = t.show(pair, "critic")
+    return SFTExample(image_first(P.critic_prompt(pair.prompt, *shown), pair.images),
+                      critic_target(pair.prompt, shown, t.judged(pair)))
+
+
+def _judge(t: Teacher, pair: PairRecord) -> Any:
+    from visionrl.core.lit.sft import SFTExample
+
+    shown = t.show(pair, "judge")
+    return SFTExample(image_first(P.judge_prompt(pair.prompt, *shown), pair.images),
+                      judge_target(pair.prompt, shown, t.judged(pair)))
+
+
+FORMATS: dict[str, tuple[str, Callable[[Teacher, Any], Any]]] = {
+    "see_think": ("vqa", _see_think), "cot": ("vqa", _cot), "caption_reasoner": ("vqa", _caption_reasoner),
+    "caption": ("vqa", _caption), "mcq": ("mcq", _mcq), "critic": ("pair", _critic), "judge": ("pair", _judge),
+}
+"""Format name -> (record kind it is built from, builder)."""
+
+
+def demo_examples(recipe: DemoRecipe, seed: int, n: int,
+                  mix: Sequence[tuple[str, float]] | None = None) -> list[Any]:
+    """`n` SFT examples in the formats of `mix` (default `recipe.mix`), deterministic per seed."""
+    world, rng = demo_world(seed), random.Random(seed)
+    names, weights = zip(*(mix or recipe.mix))
+    fmts = rng.choices(names, weights=weights, k=n)
+    need = Counter(FORMATS[f][0] for f in fmts)
+    records = {"vqa": iter(world.vqa(need["vqa"])), "mcq": iter(world.mcq(need["mcq"])),
+               "pair": iter(world.pairs(need["pair"], caption_fraction=0.0))}
+    teacher = Teacher(recipe, rng)
+    return [FORMATS[f][1](teacher, next(records[FORMATS[f][0]])) for f in fmts]
 
 
 def heldout_records(n: int) -> list[VQARecord]:
     return demo_world(HELDOUT_SEED).vqa(n)
 
 
-def see_think_accuracy(vlm: Any, records: Sequence[VQARecord], max_new_tokens: int = 64) -> dict[str, list[float]]:
-    """Greedy See-Think accuracy and format validity per record."""
-    from visionrl.core.chat import Prompt
-    from visionrl.core.rewards import extract_boxed, grade_answer, see_think_format
-    from visionrl.core.rollout import SamplingParams, generate_texts
-
-    prompts = [Prompt(P.format_segments(r.question, P.SEE_THINK_INSTRUCTION), list(r.images)) for r in records]
-    texts = generate_texts(vlm, prompts, SamplingParams(do_sample=False, max_new_tokens=max_new_tokens))
-    acc = [float(grade_answer(extract_boxed(t), r.answer)) for t, r in zip(texts, records)]
-    return {"accuracy": acc, "format": [see_think_format(t) for t in texts]}
-
-
 # ---- build and cache ------------------------------------------------------------------------
-def per_template(records: Sequence[VQARecord], values: Sequence[float], key: str = "template") -> dict[str, float]:
-    """Mean of `values` per question template (`key="question"`: per question text)."""
-    groups: dict[str, list[float]] = {}
-    for r, v in zip(records, values):
-        groups.setdefault(r.question if key == "question" else r.meta[key], []).append(v)
-    return {k: round(sum(v) / len(v), 3) for k, v in sorted(groups.items())}
+def sharpen_attention(model: Any, scale: float) -> None:
+    """Multiply the decoder's query/key projections (weights and biases) by `scale`, in place."""
+    import torch
+
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "language_model" in name and name.split(".")[-2] in ("q_proj", "k_proj"):
+                param.mul_(scale)
+
+
+def train_stage(vlm: Any, recipe: DemoRecipe, examples: Sequence[Any], steps: int, name: str) -> None:
+    """One SFT stage: `steps` optimiser steps on `examples`, warm-up then cosine to 10%, with a progress bar."""
+    import lightning as L
+    from visionrl.core.console import silence_third_party
+    from visionrl.core.lit.common import OptimConfig
+    from visionrl.core.lit.datamodules import StepDataModule
+    from visionrl.core.lit.progress import StepProgressBar
+    from visionrl.core.lit.sft import SFTConfig, SFTModule
+
+    silence_third_party(lightning=True)
+
+    cfg = SFTConfig(batch_size=recipe.batch_size, micro_batch_size=recipe.batch_size,
+                    optim=OptimConfig(lr=recipe.lr, betas=(0.9, 0.98), weight_decay=0.0, schedule="cosine",
+                                      warmup_steps=recipe.warmup_steps, min_lr_ratio=0.1))
+    module = SFTModule(vlm, cfg, examples, max_steps=steps, seed=0)
+    trainer = L.Trainer(max_steps=steps, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
+                        enable_model_summary=False, callbacks=[StepProgressBar(name)])
+    trainer.fit(module, datamodule=StepDataModule(steps))
 
 
 def build_demo_model(out_dir: Path, recipe: DemoRecipe = DemoRecipe()) -> dict[str, Any]:
-    """Build, SFT and save the demo model into `out_dir`; returns its report."""
-    import lightning as L
+    """Build, SFT (perception stage, then the mix) and save the demo model into `out_dir`; returns its report."""
     import torch
-    from visionrl.core.lit.common import OptimConfig
-    from visionrl.core.lit.datamodules import StepDataModule
-    from visionrl.core.lit.sft import SFTConfig, SFTModule
+    from visionrl.core.console import Console
+    from visionrl.core.demo_eval import evaluate_formats
     from visionrl.core.vlm.adapters import adapter_for
     from visionrl.core.vlm.model import VLM
     from visionrl.core.vlm.tiny import TinySpec, build_tiny
 
     torch.set_num_threads(recipe.threads)
     start = time.time()
+    seeing = demo_examples(recipe, TRAIN_SEED, recipe.train_questions // 2, recipe.perception_mix)
     examples = demo_examples(recipe, TRAIN_SEED, recipe.train_questions)
-    corpus = [e.target for e in examples] + [s for e in examples for s in e.prompt.content if isinstance(s, str)]
+    texts = [e.target for e in seeing + examples]
+    texts += [s for e in seeing + examples for s in e.prompt.content if isinstance(s, str)]
+    texts += ["system\nYou are a helpful assistant.\nuser\nassistant\n"] * 100  # the chat template's words
     spec = TinySpec(hidden=recipe.hidden, layers=recipe.layers, vision_hidden=recipe.vision_hidden,
-                    vision_depth=recipe.vision_depth, tie_embeddings=True,
+                    vision_depth=recipe.vision_depth, tie_embeddings=True, image_size=DEMO_IMAGE_SIZE,
                     vocab_size=recipe.vocab_size, phrases=demo_phrases())
-    model, proc = build_tiny("qwen2_5_vl", spec=spec, corpus=corpus, seed=0)
+    model, proc = build_tiny("qwen2_5_vl", spec=spec, corpus=texts, seed=0)
+    sharpen_attention(model, recipe.qk_init_scale)
     vlm = VLM(model, proc, adapter_for("qwen2_5_vl"))
-    cfg = SFTConfig(batch_size=recipe.batch_size, micro_batch_size=recipe.batch_size,
-                    optim=OptimConfig(lr=recipe.lr, betas=(0.9, 0.98), weight_decay=0.0, schedule="cosine",
-                                      warmup_steps=recipe.warmup_steps, min_lr_ratio=0.1))
-    held = heldout_records(recipe.eval_questions)
-    module = SFTModule(vlm, cfg, examples, max_steps=recipe.sft_steps, seed=0)
-    trainer = L.Trainer(max_steps=recipe.sft_steps, accelerator="cpu", devices=1, logger=False,
-                        enable_checkpointing=False, enable_model_summary=False, enable_progress_bar=True)
-    trainer.fit(module, datamodule=StepDataModule(recipe.sft_steps))
+    train_stage(vlm, recipe, seeing, recipe.perception_steps, "demo model: perception")
+    train_stage(vlm, recipe, examples, recipe.sft_steps, "demo model: all formats")
     model.eval()
     vlm.save_pretrained(out_dir)
-    with torch.no_grad():  # one greedy pass gives the overall and the per-template numbers
-        per = see_think_accuracy(vlm, held)
-    mean = {k: sum(v) / len(v) for k, v in per.items()}
-    report = {"recipe": asdict(recipe), "heldout_see_think": mean,
-              "heldout_per_template": per_template(held, per["accuracy"]),
-              "heldout_per_question": per_template(held, per["accuracy"], key="question"),
-              "blind_baseline": blind_baseline(held), "params": sum(p.numel() for p in model.parameters()),
-              "build_seconds": round(time.time() - start, 1)}
+    trained = time.time()
+    with torch.no_grad(), Console("demo").bar("demo model: held-out check", total=4 * recipe.eval_questions):
+        formats = evaluate_formats(vlm, recipe.eval_questions)  # 4 greedy passes: see-think, MCQ, critic, judge
+    st = formats["see_think"]
+    report = {"recipe": asdict(recipe),
+              "heldout_see_think": {"accuracy": st["accuracy"], "format": st["format"]},
+              "heldout_per_template": {t: st["accuracy"] for t in DEMO_TEMPLATES},
+              "heldout_per_question": st["per_question"], "blind_baseline": st["blind_baseline"],
+              "formats": formats, "params": sum(p.numel() for p in model.parameters()),
+              "build_seconds": round(trained - start, 1), "eval_seconds": round(time.time() - trained, 1)}
     (out_dir / "demo_report.json").write_text(json.dumps(report, indent=2))
     return report
 
@@ -282,9 +454,8 @@ def ensure_demo_model(recipe: DemoRecipe = DemoRecipe()) -> Path:
         print(f"building the demo model once into {target} (a few minutes on CPU)")
         report = build_demo_model(tmp, recipe)
         os.replace(tmp, target)  # the folder appears complete or not at all
-        acc = report["heldout_see_think"]
-        print(f"demo model: held-out See-Think accuracy {acc.get('accuracy', float('nan')):.3f} "
-              f"(blind baseline {report['blind_baseline']:.3f}), format {acc.get('format', float('nan')):.3f}")
+        for name, f in report["formats"].items():
+            print(f"demo model, held-out {name}: accuracy {f['accuracy']:.3f} (blind {f['blind_baseline']:.3f})")
     return target
 
 

@@ -14,6 +14,8 @@ Question templates compute their answers from the scene, so every record is veri
 
 Defaults follow what a from-scratch tiny vision tower can learn (56×56 pixels, radius 0.12 of
 the image, dark-ish background: on a light background such a tower collapses to a constant).
+`shade` > 0 darkens the background of the left third and lightens the right one by that many levels,
+so each third of the image carries its own mark (see `Scene.shade`).
 """
 
 from __future__ import annotations
@@ -61,14 +63,18 @@ class Scene:
     shapes: tuple[Shape, ...]
     image_size: int = 56
     background: tuple[int, int, int] = BACKGROUND
+    shade: int = 0
+    """Background levels subtracted in the left third and added in the right third (0 = plain): the place
+    written into the pixels, for models whose image tokens carry only relative (rotary) positions."""
 
     def to_dict(self) -> dict[str, Any]:
         """A plain JSON-able dict (lists, not tuples, so it survives a JSON round trip unchanged)."""
-        return {
+        out = {
             "image_size": self.image_size,
             "background": list(self.background),
             "shapes": [asdict(s) for s in self.shapes],
         }
+        return out | ({"shade": self.shade} if self.shade else {})
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Scene:
@@ -76,6 +82,7 @@ class Scene:
             shapes=tuple(Shape(**s) for s in d["shapes"]),
             image_size=int(d["image_size"]),
             background=tuple(d["background"]),
+            shade=int(d.get("shade", 0)),
         )
 
     def by_kind(self, kind: str) -> Shape:
@@ -89,6 +96,7 @@ def sample_scene(
     size: float = 0.12,
     jitter: float = 0.25,
     background: tuple[int, int, int] = BACKGROUND,
+    shade: int = 0,
 ) -> Scene:
     """Sample a scene: distinct kinds, one per third, independent colours, vertical jitter ±`jitter`."""
     lo, hi = num_shapes
@@ -112,7 +120,7 @@ def sample_scene(
         )
         for kind, col in zip(kinds, columns, strict=True)
     )
-    return Scene(shapes=shapes, image_size=image_size, background=background)
+    return Scene(shapes=shapes, image_size=image_size, background=background, shade=shade)
 
 
 def render(scene: Scene) -> Image.Image:
@@ -120,6 +128,10 @@ def render(scene: Scene) -> Image.Image:
     s = scene.image_size
     img = Image.new("RGB", (s, s), tuple(scene.background))
     draw = ImageDraw.Draw(img)
+    if scene.shade:  # left third darker, right third lighter, the middle one plain
+        for col, sign in ((0, -1), (2, 1)):
+            box = (col * s // 3, 0, (col + 1) * s // 3 - 1, s - 1)
+            draw.rectangle(box, fill=shaded(scene.background, sign * scene.shade))
     for sh in scene.shapes:
         cx, cy, r = sh.x * s, sh.y * s, sh.size * s
         fill = COLORS[sh.color]
@@ -132,6 +144,11 @@ def render(scene: Scene) -> Image.Image:
         else:
             raise ValueError(f"unknown shape kind {sh.kind!r}")
     return img
+
+
+def shaded(rgb: Sequence[int], delta: int) -> tuple[int, int, int]:
+    """`rgb` with `delta` added to each channel, clipped to 0..255."""
+    return tuple(min(255, max(0, c + delta)) for c in rgb)  # type: ignore[return-value]
 
 
 def column(shape: Shape) -> int:
@@ -293,6 +310,7 @@ class ShapesWorld:
         num_shapes: (min, max) shapes per scene, within 1..3.
         size: shape radius as a fraction of the image side, at most 1/6.
         jitter: vertical jitter of shape centres around the middle row, as a fraction of the side.
+        shade: background levels marking the thirds (left darker, right lighter; 0 = plain).
     """
 
     def __init__(
@@ -304,6 +322,7 @@ class ShapesWorld:
         num_shapes: tuple[int, int] = (2, 3),
         size: float = 0.12,
         jitter: float = 0.25,
+        shade: int = 0,
     ) -> None:
         unknown = [t for t in templates if t not in TEMPLATES]
         if unknown or not templates:
@@ -319,7 +338,9 @@ class ShapesWorld:
         self.weights = tuple(float(weights.get(t, 1.0)) for t in self.templates)
         if sum(self.weights) <= 0:
             raise ValueError("template_weights sum to zero")
-        self.scene_kwargs = dict(image_size=image_size, num_shapes=num_shapes, size=size, jitter=jitter)
+        if not 0 <= shade <= 64:
+            raise ValueError(f"shade must be in [0, 64] so the thirds stay background, got {shade}")
+        self.scene_kwargs = dict(image_size=image_size, num_shapes=num_shapes, size=size, jitter=jitter, shade=shade)
         sample_scene(random.Random(0), **self.scene_kwargs)  # validate the scene parameters now
 
     def _rng(self, split: str, i: int) -> random.Random:

@@ -13,16 +13,20 @@ SHOWN = (("train/reward", "reward"), ("train/rewards/accuracy/mean", "acc"), ("t
 
 
 class StepProgressBar(TQDMProgressBar):
+    def __init__(self, name: str = "train") -> None:
+        super().__init__()
+        self.name = name
+
     def init_train_tqdm(self) -> Any:
         bar = super().init_train_tqdm()
-        bar.set_description("train")
+        bar.set_description(self.name)
         return bar
 
     def on_train_epoch_start(self, trainer: Any, pl_module: Any, *_: Any) -> None:
         bar = self.train_progress_bar
         bar.reset(total=pl_module.total_steps)
         bar.initial = bar.n = pl_module.step_idx
-        bar.set_description("train")
+        bar.set_description(self.name)
         bar.refresh()
 
     def on_train_batch_end(self, trainer: Any, pl_module: Any, *args: Any, **kwargs: Any) -> None:
