@@ -53,6 +53,8 @@ def test_every_file_is_written(bare_eval):
     )
     report = (bare_eval / "report.md").read_text()
     assert all(f"| {v} |" in report for v in VARIANTS) and "![quadrants.png](quadrants.png)" in report
+    base, wrong = metrics["eval/shapes/base/accuracy"], metrics["eval/shapes/wrong_think/accuracy"]
+    assert f"- shapes: base accuracy {base:.3f} · Wrong-Think accuracy {wrong:.3f} (drop {base - wrong:+.3f})" in report
 
 
 def test_prediction_rows_are_complete_and_coherent(bare_eval):
@@ -225,3 +227,19 @@ def test_judges_are_named_and_checked_before_any_model_loads(tmp_path, monkeypat
     with pytest.raises(UserError, match="--judge ./nope: no such model folder"):
         train_main(["--judge", "./nope", "--output-dir", str(tmp_path / "t")])
     assert not (tmp_path / "e").exists() and not (tmp_path / "t").exists()
+
+
+def test_the_demo_model_shows_the_papers_effect(tmp_path, demo_model_dir):
+    """Bare robustness-eval's headline on the demo model: base accuracy >= 0.5 and a Wrong-Think drop >= 0.15,
+    and the drop is the model following the injected think, not a broken format: a pre-filled correct think
+    keeps the answers right and a wrong one is followed."""
+    from visionrl.robustness.cli import eval_main as _main
+
+    out = tmp_path / "run"
+    _main(["--limit", "100", "--variants", "base", "correct_think", "wrong_think", "--no-plots",
+           "--output-dir", str(out), "--quiet"])
+    m = json.loads((out / "metrics.json").read_text())
+    base, right, wrong = (m[f"eval/shapes/{v}/accuracy"] for v in ("base", "correct_think", "wrong_think"))
+    assert base >= 0.5 and base - wrong >= 0.15, m
+    assert right >= base - 0.05 and m["eval/shapes/correct_think/format"] > 0.9, m
+    assert m["eval/shapes/wrong_think/follows_injected"] > 0.5, m

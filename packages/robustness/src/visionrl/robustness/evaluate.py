@@ -121,6 +121,7 @@ def run_eval(cfg: EvalConfig, *, judges: list[Any] | None = None) -> dict[str, f
         out,
         model=cfg.eval.model,
         extra={
+            **{bench: _headline(metrics, bench) for bench in benchmarks},
             "data": cfg.eval.data,
             "judges": ", ".join(j.name for j in judges),
             "seed": cfg.eval.seed,
