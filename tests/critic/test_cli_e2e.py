@@ -81,25 +81,32 @@ def test_ddp_two_processes(tmp_path, demo_model_dir):
 
 
 def test_overlong_prompts_are_dropped_and_counted(tmp_path, demo_model_dir):
-    """Caption pairs make 71-85-token critic prompts on the demo model, colour pairs 52: a 60-token limit drops
-    exactly the caption pairs (EasyR1's filter_overlong_prompts), in training and held-out data alike."""
-    from visionrl.core.demo import HELDOUT_SEED, demo_world
+    """A pair folder whose every fourth question carries a long preamble: those critic prompts exceed 60 tokens
+    on the demo model (the others are 52), and `--overlong-prompts drop` drops exactly them (EasyR1's
+    filter_overlong_prompts), in training and held-out data (the last `--dataset.eval-size` rows) alike, and in
+    critic-eval; without it the first one is refused, naming it."""
+    from visionrl.core.demo import demo_pairs
     from visionrl.core.errors import UserError
-    from visionrl.core.recipe import SHAPES_RL_SEED
     from visionrl.critic.cli import eval_main, train_main
 
-    small = ["--max-steps", "1", "--dataset.eval-size", "8", "--dataset.shapes-train-size", "40",
-             "--grpo.prompts-per-step", "2", "--max-prompt-tokens", "60"]
+    src = tmp_path / "pairs"
+    (src / "images").mkdir(parents=True)
+    rows = []
+    for i, p in enumerate(demo_pairs(5, 40)):
+        p.images[0].save(src / "images" / f"{i}.png")
+        long = "Take a careful look at every part of the picture before you decide. " if i % 4 == 0 else ""
+        rows.append({"id": f"p{i}", "prompt": long + p.prompt, "chosen": p.chosen, "rejected": p.rejected,
+                     "images": f"images/{i}.png"})
+    (src / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    small = ["--data", str(src), "--max-steps", "1", "--dataset.eval-size", "8", "--grpo.prompts-per-step", "2",
+             "--max-prompt-tokens", "60"]
     with pytest.raises(UserError, match="--max-prompt-tokens 60: training record .*-token prompt"):
         train_main([*small, "--output-dir", str(tmp_path / "refused")])
     train_main([*small, "--overlong-prompts", "drop", "--output-dir", str(tmp_path / "run")])
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    captions = [sum(p.category == "caption" for p in demo_world(seed).pairs(n)) for seed, n in
-                ((SHAPES_RL_SEED, 40), (HELDOUT_SEED, 8))]
-    assert metrics["dropped_overlong"] == {"train": captions[0], "heldout": captions[1]} and min(captions) > 0
+    assert metrics["dropped_overlong"] == {"train": 8, "heldout": 2}  # rows 0, 4, …, 28 and 32, 36
 
-    eval_main(["--max-prompt-tokens", "60", "--overlong-prompts", "drop", "--limit", "8", "--reports", "critic",
-               "policy", "--output-dir", str(tmp_path / "eval")])
+    eval_main(["--data", f"pairs={src}", "--max-prompt-tokens", "60", "--overlong-prompts", "drop", "--limit", "8",
+               "--reports", "critic", "--output-dir", str(tmp_path / "eval")])
     m = json.loads((tmp_path / "eval" / "metrics.json").read_text())
-    assert m["critic"]["shapes"]["dropped_overlong"] == captions[1]
-    assert m["critic"]["shapes"]["items"] == 8 - captions[1] and "dropped_overlong" not in m["policy"]["shapes"]
+    assert m["critic"]["pairs"]["dropped_overlong"] == 2 and m["critic"]["pairs"]["items"] == 6  # rows 0 and 4

@@ -55,9 +55,9 @@ def load_critic_benchmark(name: str, source: str | None, cfg: EvalConfig) -> lis
 
     limit, seed = cfg.eval.limit, cfg.eval.seed
     if name == "shapes":
-        from visionrl.core.demo import HELDOUT_SEED, demo_world
+        from visionrl.core.demo import HELDOUT_SEED, demo_pairs
 
-        return _with_coins(demo_world(HELDOUT_SEED).pairs(limit or cfg.shapes_size), seed)
+        return _with_coins(demo_pairs(HELDOUT_SEED, limit or cfg.shapes_size), seed)
     if name == "pairs":
         assert source is not None
         return _with_coins(load_pairs(source, limit=limit), seed)

@@ -80,15 +80,15 @@ def read_items(cfg: TrainConfig, source: str) -> list[Item]:
 
 def load_splits(cfg: TrainConfig) -> Splits:
     """Training rows and held-out items (shapes: separate RL and held-out worlds)."""
-    from visionrl.core.demo import HELDOUT_SEED, demo_world
+    from visionrl.core.demo import HELDOUT_SEED, demo_pairs
     from visionrl.critic.data import drop_many_images
     from visionrl.critic.policy import load_policy_benchmark, parse_policy_data
 
     d = cfg.dataset
     policy_specs = parse_policy_data(d.policy_eval, "--dataset.policy-eval") if d.policy_eval else []
     splits = split_heldout(cfg.run.data, d, read=lambda src: read_items(cfg, src),
-                           shapes_train=lambda n: _items(demo_world(SHAPES_RL_SEED).pairs(n), cfg.run.seed, cfg.gt_form),
-                           shapes_heldout=lambda n: _items(demo_world(HELDOUT_SEED).pairs(n), cfg.run.seed, cfg.gt_form))
+                           shapes_train=lambda n: _items(demo_pairs(SHAPES_RL_SEED, n), cfg.run.seed, cfg.gt_form),
+                           shapes_heldout=lambda n: _items(demo_pairs(HELDOUT_SEED, n), cfg.run.seed, cfg.gt_form))
     train, dropped = drop_many_images([it.row for it in splits.train], d.max_images)
     if dropped:
         print(f"--dataset.max-images {d.max_images}: dropped {dropped} training rows with more images")

@@ -28,14 +28,14 @@ REPEAT_SAMPLING = {"temperature": 0.2, "top_p": 0.2, "top_k": 0}
 
 def load_benchmarks(cfg: EvalConfig) -> list[tuple[str, list[PairRecord]]]:
     """`--data`: comma-separated `shapes`, `vlrewardbench[=SOURCE]`, `mmrb=FOLDER` (`mmrlhf` too)."""
-    from visionrl.core.demo import HELDOUT_SEED, demo_world
+    from visionrl.core.demo import HELDOUT_SEED, demo_pairs
     from visionrl.core.evaluation.pairwise import parse_benchmarks
 
     out: list[tuple[str, list[PairRecord]]] = []
     entries = [e.strip() for e in cfg.eval.data.split(",") if e.strip()]
     for entry in entries:
         if entry == "shapes":
-            records = demo_world(HELDOUT_SEED).pairs(cfg.eval.limit or cfg.shapes_size)
+            records = demo_pairs(HELDOUT_SEED, cfg.eval.limit or cfg.shapes_size)
             for r in records:
                 r.meta["flip"] = bool(random.Random(f"{cfg.eval.seed}\t{r.id}").randint(0, 1))
             out.append(("shapes", records))

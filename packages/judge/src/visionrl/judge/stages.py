@@ -53,12 +53,12 @@ def load_pool(cfg: TrainConfig) -> list[PromptItem]:
 
 def load_heldout(cfg: TrainConfig) -> list[PairRecord]:
     """Held-out pairs: the demo's held-out shapes world, or a pairwise benchmark (`--dataset.eval-data`)."""
-    from visionrl.core.demo import HELDOUT_SEED, demo_world
+    from visionrl.core.demo import HELDOUT_SEED, demo_pairs
     from visionrl.core.evaluation.pairwise import parse_benchmarks
 
     ds = cfg.dataset
     if not ds.eval_data:
-        return demo_world(HELDOUT_SEED).pairs(ds.eval_size)
+        return demo_pairs(HELDOUT_SEED, ds.eval_size)
     (bench, source), *rest = parse_benchmarks(ds.eval_data, flag="--dataset.eval-data")
     if rest:
         from visionrl.core.errors import UserError
