@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-TINY = ["--iterations", "2", "--dataset.prompts-per-iteration", "12", "--dataset.eval-size", "6", "--num-samples", "6",
+TINY = ["--iterations", "2", "--dataset.prompts-per-iteration", "24", "--filter", "single", "--dataset.eval-size", "6", "--num-samples", "6",
         "--majority-threshold", "3", "--max-steps", "4", "--sft.batch-size", "4", "--sft.micro-batch-size", "4",
-        "--save-every-n-steps", "2", "--epochs", "2", "--judge-samples", "2", "--quiet"]
+        "--save-every-n-steps", "2", "--epochs", "4", "--judge-samples", "2", "--quiet"]
 
 
 def run_tiny(out: Path, *extra: str) -> dict:
@@ -28,6 +28,7 @@ def tiny_train():
 
 @pytest.fixture(scope="session")
 def judge_run(tmp_path_factory: pytest.TempPathFactory, demo_model_dir: Path) -> tuple[Path, dict]:
-    """(output dir, metrics.json) of a finished tiny run: 2 iterations, 12 prompts each, 4 SFT steps."""
+    """(output dir, metrics.json) of a finished tiny run: 2 iterations, 24 prompts each, 4 SFT steps (every right
+    trace kept, 4 epochs: enough traces for 4 steps from a judge that is already right on most pairs)."""
     out = tmp_path_factory.mktemp("judge") / "run"
     return out, run_tiny(out)
