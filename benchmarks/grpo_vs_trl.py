@@ -22,6 +22,7 @@ breakdown are printed. `--profile` runs cProfile over one visionrl setting inste
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import tempfile
 import time
@@ -113,15 +114,17 @@ def fmt_table(res: dict[str, Any], sides: list[str]) -> str:
                     continue
                 vs_trl, vs_naive = by_side.get(f"{side}/trl"), by_side.get(f"{side}/naive")
                 cpu_trl = by_side.get(f"{side}/trl cpu")
+                reps = by_side.get(f"{side}/trl by repeat") or []
                 rows.append([size, setting, f"{w.prompts}×{w.group}={w.prompts * w.group}", side,
                              f"{r['steps_per_s']:.2f}", f"{r['completions_per_s']:.1f}",
                              f"{r['completion_tokens_per_s']:.0f}",
                              f"{r['step_s_median'] * 1e3:.0f} ({r['step_s_q1'] * 1e3:.0f}–{r['step_s_q3'] * 1e3:.0f})",
                              f"{r['mean_completion_len']:.1f}", f"{r['prompt_tokens']:.0f}",
                              f"**{vs_trl:.2f}×**" if vs_trl else "", f"{vs_naive:.2f}×" if vs_naive else "",
-                             f"{cpu_trl:.2f}×" if cpu_trl else ""])
+                             f"{cpu_trl:.2f}×" if cpu_trl else "", " ".join(f"{x:.2f}" for x in reps)])
     head = ["model", "setting", "completions/step", "side", "steps/s", "completions/s", "completion tok/s",
-            "median step (IQR) ms", "mean len", "prompt tokens", "÷ TRL", "÷ naive", "÷ TRL (CPU time)"]
+            "median step (IQR) ms", "mean len", "prompt tokens", "÷ TRL", "÷ naive", "÷ TRL (CPU time)",
+            "÷ TRL by repeat"]
     return bc.md_table(head, rows)
 
 
@@ -143,6 +146,24 @@ def fmt_phases(res: dict[str, Any], sides: list[str]) -> str:
     return bc.md_table(["model", "setting", "side", "step", *PHASES], rows)
 
 
+def summarize(by_side: dict[str, Any], sides: list[str]) -> None:
+    """Per side the run with the median steps/s; per compared pair the median over repeats of the ratio
+    within a repeat (the two sides ran close together), in wall-clock and CPU time."""
+    for side in sides:
+        if by_side.get(f"{side}_runs"):
+            by_side[side] = bc.median_run(by_side[f"{side}_runs"], "steps_per_s")
+    for side in sides:
+        for base in ("trl", "naive"):
+            if side in (base, "trl") or side not in by_side or base not in by_side:
+                continue
+            pairs = list(zip(by_side[f"{side}_runs"], by_side[f"{base}_runs"], strict=True))
+            by_side[f"{side}/{base}"] = statistics.median(x["completions_per_s"] / y["completions_per_s"]
+                                                          for x, y in pairs)
+            by_side[f"{side}/{base} cpu"] = statistics.median(x["completions_per_cpu_s"] / y["completions_per_cpu_s"]
+                                                              for x, y in pairs)
+            by_side[f"{side}/{base} by repeat"] = [x["completions_per_s"] / y["completions_per_s"] for x, y in pairs]
+
+
 def orchestrate(a: argparse.Namespace) -> None:
     from visionrl.core.vlm.tiny import TinySpec, build_tiny
 
@@ -158,27 +179,23 @@ def orchestrate(a: argparse.Namespace) -> None:
         for size in sizes:
             dirs[size] = str(Path(tmp) / size)
             build_tiny("qwen2_5_vl", dirs[size], spec=TinySpec(**SIZES[size]))
+        # One worker per side and size runs every setting; with --per-setting, one per side, size and setting,
+        # so the sides of one comparison run back to back (steadier ratios on a shared machine, more start-ups).
+        groups = [[st] for st in settings] if a.per_setting else [settings]
         for rep in range(a.repeats):
             for size in sizes:
-                for side in bc.alternate(sides, rep):
-                    args = ["--model-dir", dirs[size], "--size", size, "--settings", a.settings, "--steps",
-                            str(a.steps), "--warmup", str(a.warmup), "--engine", a.engine]
-                    data, load = bc.run_worker(script, side, args, a, Path(tmp), needs_trl=side == "trl")
-                    worker_versions[side] = data["versions"]
-                    loads.append({**load, "size": size, "repeat": rep})
-                    for setting, r in data["results"].items():
-                        results[size][setting].setdefault(f"{side}_runs", []).append(r)
+                for group in groups:
+                    for side in bc.alternate(sides, rep):
+                        args = ["--model-dir", dirs[size], "--size", size, "--settings", ",".join(group), "--steps",
+                                str(a.steps), "--warmup", str(a.warmup), "--engine", a.engine]
+                        data, load = bc.run_worker(script, side, args, a, Path(tmp), needs_trl=side == "trl")
+                        worker_versions[side] = data["versions"]
+                        loads.append({**load, "size": size, "settings": group, "repeat": rep})
+                        for setting, r in data["results"].items():
+                            results[size][setting].setdefault(f"{side}_runs", []).append(r)
     for size in sizes:
         for by_side in results[size].values():
-            for side in sides:
-                if by_side.get(f"{side}_runs"):
-                    by_side[side] = bc.median_run(by_side[f"{side}_runs"], "steps_per_s")
-            for side in sides:
-                for base in ("trl", "naive"):
-                    if side != base and side in by_side and base in by_side:
-                        a_, b_ = by_side[side], by_side[base]
-                        by_side[f"{side}/{base}"] = a_["completions_per_s"] / b_["completions_per_s"]
-                        by_side[f"{side}/{base} cpu"] = a_["completions_per_cpu_s"] / b_["completions_per_cpu_s"]
+            summarize(by_side, sides)
     settings_meta = {**COMMON, "sizes": {s: SIZES[s] for s in sizes}, "sides": sides, "engine": a.engine,
                      "workloads": {s: asdict(SETTINGS[s]) for s in settings}, "steps": a.steps, "warmup": a.warmup,
                      "variants": {s: VARIANTS[s] for s in sides if s in VARIANTS}}
@@ -202,6 +219,7 @@ def main() -> None:
     p.add_argument("--sizes", default=",".join(SIZES), help=f"comma list of {list(SIZES)}")
     p.add_argument("--settings", default="2x4,16x4,8x4-img3,8x4-long", help=f"comma list of {list(SETTINGS)}")
     p.add_argument("--sides", default="trl,visionrl,naive", help=f"comma list of trl and {list(VARIANTS)}")
+    p.add_argument("--per-setting", action="store_true", help="one worker per side and setting (see orchestrate)")
     p.add_argument("--profile", action="store_true", help="cProfile one visionrl size and setting")
     p.add_argument("--variant", default="visionrl", choices=list(VARIANTS), help="visionrl variant for --profile")
     p.add_argument("--sort", default="cumulative", help="pstats sort key for --profile")

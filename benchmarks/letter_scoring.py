@@ -51,6 +51,7 @@ def run(model: str, items_n: int, batch_size: int, max_new_tokens: int, rounds: 
     greedy = SamplingParams(do_sample=False, max_new_tokens=max_new_tokens)
     batches = [range(lo, min(len(items), lo + batch_size)) for lo in range(0, len(items), batch_size)]
     outputs: dict[str, list[Any]] = {}
+    lengths: dict[str, list[int]] = {}  # generated tokens per item (text re-tokenized, EOS not counted)
 
     def letter() -> None:
         outputs["letter"] = [s for idx in batches for s in stats_for(
@@ -61,6 +62,8 @@ def run(model: str, items_n: int, batch_size: int, max_new_tokens: int, rounds: 
             texts = generate_texts(vlm, [it.prompt for it in items], greedy, engine=engine, batch_size=batch_size)
             outputs[f"generate ({engine})"] = [extract_choice_letter(it.prefix + t, "".join(sorted(it.options)))
                                                for it, t in zip(items, texts, strict=True)]
+            lengths[f"generate ({engine})"] = [len(vlm.tokenizer(t, add_special_tokens=False)["input_ids"])
+                                               for t in texts]
         return fn
 
     fns = {"letter": letter, "generate (hf)": generated("hf"), "generate (lean)": generated("lean")}
@@ -80,14 +83,18 @@ def run(model: str, items_n: int, batch_size: int, max_new_tokens: int, rounds: 
         if name != "letter":
             acc[name] = statistics.mean(float(p == it.answer) for p, it in zip(outputs[name], items, strict=True))
     return {name: {"wall_s": statistics.median(wall[name]), "cpu_s": statistics.median(cpu[name]), "wall_all": wall[name],
-                   "items_per_s": len(items) / statistics.median(wall[name]), "accuracy": acc[name]} for name in fns}
+                   "items_per_s": len(items) / statistics.median(wall[name]), "accuracy": acc[name],
+                   "mean_generated_tokens": statistics.mean(lengths[name]) if name in lengths else 0.0,
+                   "max_generated_tokens": max(lengths[name]) if name in lengths else 0} for name in fns}
 
 
 def worker_main(a: argparse.Namespace) -> None:
     bc.set_threads(a.threads)
     res = run(a.model, a.items, a.batch_size, a.max_new_tokens, a.rounds)
     print("[letter] " + ", ".join(f"{k} {v['items_per_s']:.1f} items/s" for k, v in res.items()), file=sys.stderr)
-    bc.write_json(a.result, {"versions": bc.versions(), "results": res})
+    from visionrl.core.demo import resolve_model
+
+    bc.write_json(a.result, {"versions": bc.versions(), "results": res, "model_path": resolve_model(a.model)})
 
 
 def orchestrate(a: argparse.Namespace) -> None:
@@ -95,7 +102,7 @@ def orchestrate(a: argparse.Namespace) -> None:
 
     t_start = time.perf_counter()
     start_loads = bc.wait_for_quiet(a.max_load, a.load_tries, a.load_wait)
-    runs, loads, worker_versions = [], [], {}
+    runs, loads, worker_versions, paths = [], [], {}, set()
     with tempfile.TemporaryDirectory() as tmp:
         for rep in range(a.repeats):
             args = ["--model", a.model, "--items", str(a.items), "--batch-size", str(a.batch_size),
@@ -104,13 +111,15 @@ def orchestrate(a: argparse.Namespace) -> None:
             runs.append(data["results"])
             loads.append({**load, "repeat": rep})
             worker_versions["letter"] = data["versions"]
+            paths.add(data["model_path"])
     res = {m: bc.median_run([r[m] for r in runs], "wall_s") for m in METHODS}
     rows = [[m, f"{r['items_per_s']:.1f}", f"{r['wall_s']:.2f}", f"{r['accuracy']:.3f}",
+             f"{r['mean_generated_tokens']:.1f} (max {r['max_generated_tokens']})" if m != "letter" else "–",
              f"**{res[m]['wall_s'] / res['letter']['wall_s']:.1f}×**" if m != "letter" else "",
              f"{res[m]['cpu_s'] / res['letter']['cpu_s']:.1f}×" if m != "letter" else ""] for m, r in res.items()]
-    table = bc.md_table(["method", "items/s", f"s per {a.items} items", "accuracy", "letter speed-up",
+    table = bc.md_table(["method", "items/s", f"s per {a.items} items", "accuracy", "generated tokens", "letter speed-up",
                          "letter speed-up (CPU time)"], rows)
-    settings = {"model": a.model, "items": a.items, "variant": "base", "batch_size": a.batch_size,
+    settings = {"model": a.model, "model_path": sorted(paths), "items": a.items, "variant": "base", "batch_size": a.batch_size,
                 "max_new_tokens": a.max_new_tokens, "rounds": a.rounds}
     m = bc.meta("uv run python benchmarks/letter_scoring.py", a, start_loads, loads, worker_versions, settings, t_start)
     out = bc.write_json(a.out, {"meta": m, "results": res, "runs": runs, "table_md": table})

@@ -25,7 +25,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_common as bc  # noqa: E402
-from grpo_workers import StepClock  # noqa: E402
+from grpo_workers import Phases, StepClock  # noqa: E402
 
 DEFAULT_OUT = bc.RESULTS / "rm_vs_trl.json"
 SIZES: dict[str, dict[str, int]] = {"h64-l2": {"hidden": 64, "layers": 2}, "h256-l4": {"hidden": 256, "layers": 4}}
@@ -46,6 +46,7 @@ def pairs(with_images: bool) -> list[Any]:
 def run_visionrl(model_dir: str, side: str, center: float, steps: int, warmup: int) -> dict[str, Any]:
     import lightning as L
     import torch
+    import visionrl.core.lit.reward_model as rm_mod
     from visionrl.core.hparams import LoadOptions, OptimConfig, RewardHeadConfig, RewardModelConfig
     from visionrl.core.lit.datamodules import StepDataModule
     from visionrl.core.lit.reward_model import RewardModelModule
@@ -60,7 +61,13 @@ def run_visionrl(model_dir: str, side: str, center: float, steps: int, warmup: i
                                                                   schedule="constant"))
     total = warmup + steps
     module = RewardModelModule(vlm, cfg, pairs(side == "visionrl-vlm"), max_steps=total, seed=COMMON["seed"])
-    clock = StepClock(_NoPhases())
+    phases = Phases()  # module-level names the step calls, wrapped in place (this worker process only)
+    phases.wrap(rm_mod, "records_for_step", "rows")
+    phases.wrap(rm_mod, "encode_distinct", "encode")
+    phases.wrap(vlm, "encode_targets", "encode")
+    phases.wrap(rm_mod, "score_encoded", "forward")
+    phases.wrap(module, "manual_backward", "backward")
+    clock = StepClock(phases)
 
     class Timer(L.Callback):
         def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
@@ -76,15 +83,21 @@ def run_visionrl(model_dir: str, side: str, center: float, steps: int, warmup: i
     return _summary(clock, warmup)
 
 
-class _NoPhases:
-    totals: dict[str, float] = {}
+PHASES = ("rows", "encode", "forward", "backward")
+"""Per-step phases: `rows` picks the step's pairs (visionrl: `records_for_step`; TRL: `get_batch_samples`, which
+collates pre-tokenized rows), `encode` runs the chat template and processor on the prompts and tokenizes the
+responses (visionrl only: TRL tokenizes the dataset once, before training), `forward` the scores and loss,
+`backward` the backward pass; the rest of the step (clipping, AdamW, loop, logging) is `other`."""
 
 
 def _summary(clock: StepClock, warmup: int) -> dict[str, Any]:
     s = clock.summary(warmup, COMMON["batch_size"])
+    ph = {k: s["phase_s_per_step"].get(k, 0.0) for k in PHASES}
+    ph["other"] = s["wall_s"] / s["timed_steps"] - sum(ph.values())
     return {"pairs_per_s": s["completions_per_s"], "pairs_per_cpu_s": s["completions_per_cpu_s"],
             "steps_per_s": s["steps_per_s"], "step_s_median": s["step_s_median"], "step_s_q1": s["step_s_q1"],
-            "step_s_q3": s["step_s_q3"], "threads": s["threads"], "timed_steps": s["timed_steps"]}
+            "step_s_q3": s["step_s_q3"], "threads": s["threads"], "timed_steps": s["timed_steps"],
+            "step_s_mean": s["wall_s"] / s["timed_steps"], "phase_s_per_step": ph}
 
 
 def text_backbone(model_dir: str) -> Any:
@@ -132,7 +145,11 @@ def run_trl(model_dir: str, center: float, steps: int, warmup: int, out_dir: str
                         fp16=False, use_cpu=True, report_to="none", save_strategy="no", logging_strategy="no",
                         disable_tqdm=True, dataloader_num_workers=0, seed=COMMON["seed"])
     trainer = RewardTrainer(model=text_backbone(model_dir), args=args, train_dataset=ds, processing_class=tok)
-    clock = StepClock(_NoPhases())
+    phases = Phases()  # the dataset was tokenized in __init__ (before the timed steps); per step: collate, fwd, bwd
+    phases.wrap(trainer, "get_batch_samples", "rows")
+    phases.wrap(trainer, "compute_loss", "forward")
+    phases.wrap(trainer.accelerator, "backward", "backward")
+    clock = StepClock(phases)
 
     class Timer(TrainerCallback):
         def on_step_begin(self, args, state, control, **kwargs):
@@ -195,14 +212,18 @@ def orchestrate(a: argparse.Namespace) -> None:
                          f"{r['pairs_per_cpu_s'] / trl['pairs_per_cpu_s']:.2f}×" if trl else ""])
     table = bc.md_table(["model", "side", "setting", "pairs/s", "median step (IQR) ms", "÷ TRL", "÷ TRL (CPU time)"],
                         rows)
+    phase_rows = [[size, *key.split(" "), f"{r['step_s_mean'] * 1e3:.1f}",
+                   *(f"{r['phase_s_per_step'][k] * 1e3:.1f}" for k in (*PHASES, "other"))]
+                  for size, by in results.items() for key, r in by.items()]
+    phases = bc.md_table(["model", "side", "setting", "step", *PHASES, "other"], phase_rows)
     settings = {**COMMON, "sizes": {s: SIZES[s] for s in sizes}, "sides": sides, "centers": CENTERS,
                 "steps": a.steps, "warmup": a.warmup}
     m = bc.meta("uv run --with trl==1.16.0 python benchmarks/rm_vs_trl.py", a, start_loads, loads, worker_versions,
                 settings, t_start)
-    out = bc.write_json(a.out, {"meta": m, "results": results, "runs": runs, "table_md": table})
+    out = bc.write_json(a.out, {"meta": m, "results": results, "runs": runs, "table_md": table, "phases_md": phases})
     bc.print_header("Reward model: visionrl vs TRL RewardTrainer", m)
     print(f"{a.steps} timed steps after {a.warmup} warm-up steps, batch {COMMON['batch_size']} pairs")
-    print("\n" + table + f"\n\nwritten {out} in {m['total_s']:.0f}s")
+    print("\n" + table + "\n\nMean time per step by phase (ms):\n\n" + phases + f"\n\nwritten {out} in {m['total_s']:.0f}s")
 
 
 def main() -> None:

@@ -3,10 +3,11 @@
 Engines sit behind one signature `engine.run(vlm, inputs, sampling, repeats) -> completion_ids`
 ((B·repeats, C), each encoded prompt sampled `repeats` times). `hf` uses `model.generate` (KV cache,
 vision tokens suppressed so a sampled image token can never break the next training forward) on
-prompts repeated before encoding; `lean` (rollout/lean.py) prefills each distinct prompt once and
-shares its cache across the group. Each distinct prompt is encoded once per rollout (chat template and
-image processor, vlm/sharing.py); the rollout keeps that encoding, so the update takes the exact model
-inputs of any subset of rows from it (`Rollout.inputs`, `Rollout.prompt_groups`) without re-encoding.
+every row's copy of its prompt (the encoding repeated, not re-computed); `lean` (rollout/lean.py)
+prefills each distinct prompt once and shares its cache across the group. Each distinct prompt is
+encoded once per rollout (chat template and image processor, vlm/sharing.py); the rollout keeps that
+encoding, so the update takes the exact model inputs of any subset of rows from it (`Rollout.inputs`,
+`Rollout.prompt_groups`) without re-encoding.
 """
 
 from __future__ import annotations
@@ -28,13 +29,13 @@ from visionrl.core.vlm.sharing import EncodedPrompts, PromptGroups, encode_promp
 class Engine:
     run: Callable[[VLM, dict[str, torch.Tensor], SamplingParams, int], torch.Tensor]
     shares_prompts: bool
-    """`run` repeats each encoded prompt itself; otherwise prompts are repeated before encoding and
-    `run` is called with repeats = 1."""
+    """`run` repeats each encoded prompt itself; otherwise it gets one encoded row per completion and
+    repeats = 1."""
 
 
 def _hf_run(vlm: VLM, inputs: dict[str, torch.Tensor], sampling: SamplingParams, repeats: int = 1) -> torch.Tensor:
     if repeats != 1:
-        raise ValueError("the hf engine samples each encoded row once; repeat prompts before encoding")
+        raise ValueError("the hf engine samples each encoded row once; pass one row per completion")
     return vlm.generate(inputs, max_new_tokens=sampling.max_new_tokens, do_sample=sampling.do_sample,
                         temperature=sampling.temperature, top_p=sampling.top_p, top_k=sampling.top_k)
 
