@@ -160,7 +160,7 @@ def log_step(module: Any, metrics: dict[str, float], step: int) -> None:
     the step's checkpoint, and a run killed or pre-empted right after it loses no point of any curve), at
     the module's step (resumed runs continue the same x-axis), every `log_every_n_steps`; also kept in
     `module.last_metrics` for the progress bar and metrics.json. One collective per step, and no trip through
-    Lightning's `log_dict` result collection, which cost ~80% of the logging time (benchmarks/README.md)."""
+    Lightning's `log_dict` result collection, which took ~80% of the logging time in a cProfile of the GRPO step."""
     names = sorted(metrics)
     values = torch.tensor([float(metrics[k]) for k in names], dtype=torch.float64, device=module.device)
     values = module.trainer.strategy.reduce(values, reduce_op="mean")
