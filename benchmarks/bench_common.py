@@ -193,3 +193,13 @@ def print_header(title: str, m: dict[str, Any]) -> None:
     print(f"torch {v.get('torch')}, transformers {v.get('transformers')}, lightning {v.get('lightning')}, trl {trl}")
     print("load (1 min) at start: " + ", ".join(f"{x:.2f}" for x in m["load_at_start"]) + "; before each worker: "
           + ", ".join(f"{x['side']} {x['load_1min_before']:.2f}" for x in m["load"]))
+
+
+def publish(title: str, m: dict[str, Any], path: str | Path, payload: dict[str, Any], subtitle: str,
+            body: str) -> Path:
+    """Write `{"meta": m, **payload}` to `path`, then print the header, `subtitle`, `body` and where it went."""
+    out = write_json(path, {"meta": m, **payload})
+    print_header(title, m)
+    print(subtitle)
+    print("\n" + body + f"\n\nwritten {out} in {m['total_s']:.0f}s")
+    return out

@@ -164,10 +164,10 @@ def orchestrate(a: argparse.Namespace) -> None:
     m = bc.meta("uv run python benchmarks/decode_vs_generate.py", a, start_loads, loads, worker_versions, settings,
                 t_start)
     table = fmt(merged)
-    out = bc.write_json(a.out, {"meta": m, "results": merged, "runs": results, "table_md": table})
-    bc.print_header("Decode: lean vs generate vs forward floor", m)
-    print(f"{a.new_tokens} new tokens per row, median of {a.rounds} alternating rounds, {a.repeats} worker(s) per size")
-    print("\n" + table + f"\n\nwritten {out} in {m['total_s']:.0f}s")
+    bc.publish("Decode: lean vs generate vs forward floor", m, a.out,
+               {"results": merged, "runs": results, "table_md": table},
+               f"{a.new_tokens} new tokens per row, median of {a.rounds} alternating rounds, {a.repeats} worker(s) per size",
+               table)
 
 
 def main() -> None:

@@ -202,11 +202,9 @@ def orchestrate(a: argparse.Namespace) -> None:
     m = bc.meta("uv run --with trl==1.16.0 python benchmarks/grpo_vs_trl.py", a, start_loads, loads,
                 worker_versions, settings_meta, t_start)
     table, phases = fmt_table(results, sides), fmt_phases(results, sides)
-    out = bc.write_json(a.out, {"meta": m, "results": results, "table_md": table, "phases_md": phases})
-    bc.print_header("GRPO visionrl vs TRL", m)
-    print(f"{a.steps} timed steps after {a.warmup} warm-up steps, {a.repeats} repeat(s), visionrl engine {a.engine}")
-    print("\n" + table + "\n\nMean time per step by phase (ms):\n\n" + phases)
-    print(f"\nwritten {out} in {m['total_s']:.0f}s")
+    bc.publish("GRPO visionrl vs TRL", m, a.out, {"results": results, "table_md": table, "phases_md": phases},
+               f"{a.steps} timed steps after {a.warmup} warm-up steps, {a.repeats} repeat(s), visionrl engine {a.engine}",
+               table + "\n\nMean time per step by phase (ms):\n\n" + phases)
 
 
 def main() -> None:

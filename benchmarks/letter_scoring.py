@@ -122,10 +122,9 @@ def orchestrate(a: argparse.Namespace) -> None:
     settings = {"model": a.model, "model_path": sorted(paths), "items": a.items, "variant": "base", "batch_size": a.batch_size,
                 "max_new_tokens": a.max_new_tokens, "rounds": a.rounds}
     m = bc.meta("uv run python benchmarks/letter_scoring.py", a, start_loads, loads, worker_versions, settings, t_start)
-    out = bc.write_json(a.out, {"meta": m, "results": res, "runs": runs, "table_md": table})
-    bc.print_header("Letter scoring vs generation scoring", m)
-    print(f"{a.items} items, batch {a.batch_size}, generation up to {a.max_new_tokens} tokens, median of {a.rounds} rounds")
-    print("\n" + table + f"\n\nwritten {out} in {m['total_s']:.0f}s")
+    bc.publish("Letter scoring vs generation scoring", m, a.out, {"results": res, "runs": runs, "table_md": table},
+               f"{a.items} items, batch {a.batch_size}, generation up to {a.max_new_tokens} tokens, median of {a.rounds} rounds",
+               table)
 
 
 def main() -> None:

@@ -220,10 +220,10 @@ def orchestrate(a: argparse.Namespace) -> None:
                 "steps": a.steps, "warmup": a.warmup}
     m = bc.meta("uv run --with trl==1.16.0 python benchmarks/rm_vs_trl.py", a, start_loads, loads, worker_versions,
                 settings, t_start)
-    out = bc.write_json(a.out, {"meta": m, "results": results, "runs": runs, "table_md": table, "phases_md": phases})
-    bc.print_header("Reward model: visionrl vs TRL RewardTrainer", m)
-    print(f"{a.steps} timed steps after {a.warmup} warm-up steps, batch {COMMON['batch_size']} pairs")
-    print("\n" + table + "\n\nMean time per step by phase (ms):\n\n" + phases + f"\n\nwritten {out} in {m['total_s']:.0f}s")
+    bc.publish("Reward model: visionrl vs TRL RewardTrainer", m, a.out,
+               {"results": results, "runs": runs, "table_md": table, "phases_md": phases},
+               f"{a.steps} timed steps after {a.warmup} warm-up steps, batch {COMMON['batch_size']} pairs",
+               table + "\n\nMean time per step by phase (ms):\n\n" + phases)
 
 
 def main() -> None:
