@@ -5,7 +5,7 @@
 On the same items (`ShapesWorld(seed=0).mcq`, the robustness package's `base` prompt variant), alternating in
 every round:
 
-- `letter`: `visionrl.robustness.scoring.stats_for`: one teacher-forced forward up to `<answer>` gives the
+- `letter`: `visionrl.core.evaluation.letters.stats_for`: one teacher-forced forward up to `<answer>` gives the
   restricted letter distribution, P(correct) and entropy of every item;
 - `generate (hf)` / `generate (lean)`: greedy generation of up to `--max-new-tokens` tokens (the robustness
   eval preset's 48) with `generate_texts`, then the option letter parsed from the text
@@ -36,11 +36,11 @@ def run(model: str, items_n: int, batch_size: int, max_new_tokens: int, rounds: 
     import dataclasses
 
     from visionrl.core.data.shapes import ShapesWorld
+    from visionrl.core.evaluation.letters import letter_token_ids, scoring_prefill, stats_for
     from visionrl.core.evaluation.models import load_model
     from visionrl.core.rewards import extract_choice_letter
     from visionrl.core.rollout import SamplingParams, generate_texts
     from visionrl.robustness.perturb import perturb_all
-    from visionrl.robustness.scoring import letter_token_ids, scoring_prefill, stats_for
 
     vlm = load_model(model)
     vlm.model.eval()

@@ -160,3 +160,13 @@ def test_heldout_pairs_show_the_right_answer_second_in_every_other_item():
     pairs = demo_pairs(2, 20)
     assert [p.meta["flip"] for p in pairs] == [i % 2 == 1 for i in range(20)]
     assert all(p.category == "color_at" and place(p.prompt) in PLACES for p in pairs)
+
+
+def test_doctests():
+    """The target examples in `visionrl.core.demo`'s docstrings (MCQ, critic and judge checklists) hold."""
+    import doctest
+
+    from visionrl.core import demo
+
+    result = doctest.testmod(demo)
+    assert result.attempted >= 4 and result.failed == 0, result

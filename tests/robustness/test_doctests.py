@@ -5,7 +5,7 @@ import importlib
 
 import pytest
 
-MODULES = ["judge", "metrics", "perturb", "rewards", "scoring", "suite"]
+MODULES = ["judge", "metrics", "perturb", "rewards", "suite"]
 
 
 @pytest.mark.parametrize("name", MODULES)

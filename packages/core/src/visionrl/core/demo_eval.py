@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
@@ -37,27 +36,19 @@ def see_think_accuracy(vlm: Any, records: Sequence[VQARecord], max_new_tokens: i
 
 def letter_scores(vlm: Any, prompts: Sequence[Any], texts: Sequence[str], records: Sequence[MCQRecord]
                   ) -> dict[str, list[float]]:
-    """P(correct letter) and letter entropy / ln K right after `<answer>` — after the model's own think,
-    `</think><answer>` teacher-forced where it wrote none — from one forward, restricted to the option
-    letters (the robustness suite's letter scores)."""
-    import torch
+    """P(correct letter) and letter entropy / ln K right after `<answer>` (after the model's own think,
+    `</think><answer>` teacher-forced where it wrote none): the robustness suite's letter scores
+    (`core.evaluation.letters`), one forward per batch."""
+    from visionrl.core.evaluation.letters import letter_token_ids, scoring_prefill, stats_for
 
-    def upto_answer(text: str) -> str:
-        i = text.find("<answer>")
-        return text[:i] + "<answer>" if i >= 0 else text.split("</think>")[0] + "</think><answer>"
-
-    scored = [replace(p, prefill=upto_answer(t)) for p, t in zip(prompts, texts)]
-    ids = {k: vlm.tokenizer(k, add_special_tokens=False)["input_ids"] for r in records for k in r.options}
-    assert all(len(v) == 1 for v in ids.values()), f"option letters must be single tokens: {ids}"
+    ids = letter_token_ids(vlm.tokenizer, sorted({k for r in records for k in r.options}))
     out: dict[str, list[float]] = {"p_correct": [], "entropy_norm": []}
-    for lo in range(0, len(scored), 64):
-        enc = vlm.encode(scored[lo:lo + 64])
-        dummy_B1 = torch.full((enc["input_ids"].shape[0], 1), vlm.pad_token_id)
-        logits_BV = vlm.completion_logits(enc, dummy_B1, torch.ones_like(dummy_B1))[:, 0]  # next-token logits
-        for logits_V, rec in zip(logits_BV, records[lo:lo + 64]):
-            logp_K = torch.log_softmax(logits_V[[ids[k][0] for k in rec.options]], dim=-1)  # (K,)
-            out["p_correct"].append(float(logp_K[list(rec.options).index(rec.answer)].exp()))
-            out["entropy_norm"].append(float(-(logp_K.exp() * logp_K).sum()) / math.log(len(rec.options)))
+    for lo in range(0, len(records), 64):
+        batch = records[lo:lo + 64]
+        scored = [replace(p, prefill=scoring_prefill(p.prefill, t)) for p, t in zip(prompts[lo:lo + 64], texts[lo:lo + 64])]
+        for st in stats_for(vlm, scored, [list(r.options) for r in batch], [r.answer for r in batch], ids):
+            out["p_correct"].append(st["p_correct"])
+            out["entropy_norm"].append(st["entropy_norm"])
     return out
 
 

@@ -3,7 +3,7 @@ letter distribution at `<answer>`, and each judge's verdict on the reasoning.
 
 Per (item, variant): (1) generate greedily from the prompt + assistant prefill; (2) parse the option letter
 out of `<answer>` (format validity: `<think>…</think><answer>…</answer>` over prefill + completion); (3) one
-teacher-forced forward up to `<answer>` for the restricted letter distribution (`scoring.py`); (4) the
+teacher-forced forward up to `<answer>` for the restricted letter distribution (core `evaluation/letters.py`); (4) the
 judges read the whole reasoning (prefill included: a model that writes past an injected wrong think and
 answers correctly is *inconsistent*, the paper's "stubborn expert").
 """
@@ -15,11 +15,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from visionrl.core.data.records import MCQRecord
+from visionrl.core.evaluation.letters import ANSWER_OPEN, THINK_CLOSE, THINK_OPEN, scoring_prefill
 from visionrl.core.rewards import extract_choice_letter, think_answer_format
 from visionrl.robustness.judge import NONE, Judge, JudgeItem, is_consistent, quadrant
 from visionrl.robustness.perturb import Perturbed, perturb_all
 from visionrl.robustness.prompts import ABSTAIN_OPTION
-from visionrl.robustness.scoring import ANSWER_OPEN, THINK_CLOSE, THINK_OPEN, scoring_prefill
 
 
 @dataclass
@@ -111,7 +111,7 @@ def score(
     import dataclasses
 
     from tqdm.auto import tqdm
-    from visionrl.robustness.scoring import letter_token_ids, stats_for
+    from visionrl.core.evaluation.letters import letter_token_ids, stats_for
 
     letters = [sorted(it.options) for it in items]
     ids = letter_token_ids(vlm.tokenizer, sorted({x for row in letters for x in row}))

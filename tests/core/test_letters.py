@@ -1,14 +1,27 @@
-"""Letter-token handling per tokenizer family, the restricted distribution on hand-made logits, and the
-teacher-forced forward through the core wrapper."""
+"""Letter scoring (`core.evaluation.letters`): letter-token handling per tokenizer family, the restricted
+distribution on hand-made logits, and the teacher-forced forward through the core wrapper."""
 
 import math
 
 import pytest
 import torch
 from visionrl.core.chat import IMAGE, Prompt
-from visionrl.robustness.scoring import letter_stats, letter_token_ids, next_token_logits, scoring_prefill
+from visionrl.core.evaluation.letters import (
+    letter_stats,
+    letter_token_ids,
+    next_token_logits,
+    scoring_prefill,
+)
 
 FAMILIES = ["qwen2_5_vl", "qwen2_vl", "mllama", "llava"]
+
+
+@pytest.fixture(scope="module")
+def demo_image():
+    """One rendered shapes image (84 px, the demo model's size)."""
+    from visionrl.core.demo import HELDOUT_SEED, demo_world
+
+    return demo_world(HELDOUT_SEED).mcq(1)[0].images[0]
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -107,3 +120,12 @@ def test_next_token_logits_match_a_plain_forward(family, tiny_vlm, demo_image):
         keep = torch.ones_like(ref, dtype=torch.bool)
         keep[vlm.suppress_ids] = False  # the wrapper masks vision tokens
         torch.testing.assert_close(batched[b][keep], ref[keep], atol=2e-4, rtol=1e-4)
+
+
+def test_doctests():
+    import doctest
+
+    from visionrl.core.evaluation import letters
+
+    result = doctest.testmod(letters)
+    assert result.attempted > 0 and result.failed == 0
