@@ -171,7 +171,7 @@ def fake_hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHub]:
 LIBRARY_NOISE = ("GPU available", "TPU available", "litlogger", "LitLogger", "Modules in train mode", "Total FLOPs",
                  "_pytree", "LeafSpec", "Epoch 0/", "Checkpoint directory", "weights_only", "Writing model shards",
                  "Loading weights", "Traceback", "Warning", "warn(", "manual optimization", "is not resumable",
-                 "`Trainer.fit` stopped")
+                 "`Trainer.fit` stopped", "Training:")
 """What a run's console must not show (the console module's docstring says why each is off)."""
 
 

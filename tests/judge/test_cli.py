@@ -52,6 +52,7 @@ def test_eval_presets_parse(name: str) -> None:
     (["--num-samples", "4"], "--majority-threshold"),  # the preset's threshold 5 is now above N
     (["--length-ratio", "1.3", "1.1"], "--length-ratio"),
     (["--match-size"], "--match-size"),
+    (["--closed-answers", "response"], "--lone-answer"),  # the demo preset pools lone short answers
     (["--judge-samples", "0"], "--judge-samples"),
     (["--max-errors", "4"], "--max-errors"),
 ])

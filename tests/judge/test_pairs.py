@@ -10,7 +10,14 @@ import pytest
 import visionrl.judge.pairs as pairs_mod
 from visionrl.core.chat import IMAGE
 from visionrl.judge.config import TRAIN_PRESETS
-from visionrl.judge.pairs import finish_rows, match_size, pair_records, pair_stats, synthesize
+from visionrl.judge.pairs import (
+    finish_rows,
+    match_size,
+    pair_lone_answers,
+    pair_records,
+    pair_stats,
+    synthesize,
+)
 from visionrl.judge.sources import PromptItem
 
 CFG = TRAIN_PRESETS["demo"]
@@ -88,8 +95,46 @@ def test_closed_pairs_by_ground_truth_and_the_equal_size_cut(canned) -> None:
     assert all("chosen" not in r for r in cut if r.get("dropped") == "match_size")
 
 
+def test_a_lone_answer_is_paired_with_another_answer_of_its_kind(canned) -> None:
+    canned(groups=[list(g) for g in GROUPS])
+    rows = synthesize(None, [item(i, "closed") for i in range(4)], CFG, iteration=0)  # the demo preset: pool
+    assert rows[3]["dropped"] == "one_answer" and rows[3]["lone"] == "red" and rows[3]["majority_ok"]
+    paired = pair_lone_answers(rows, seed=0, iteration=0)
+    assert paired[:3] == rows[:3]  # pairs and other drops as they were
+    p3 = paired[3]
+    assert "dropped" not in p3 and "lone" not in p3 and p3["alternative"] == "pool"
+    assert p3["chosen"] == "red" and p3["rejected"] in ("blue", "green")  # what other questions were answered
+    assert p3["prompt"] == "What color is the shape on the left?"
+    draws = {pair_lone_answers(rows, seed=s, iteration=0)[3]["rejected"] for s in range(20)}
+    assert draws == {"blue", "green"}  # uniform over the other answers, seeded
+    assert pair_lone_answers(rows, seed=0, iteration=0) == paired
+    # the reference's default keeps the drop and stores nothing for it
+    canned(groups=[list(g) for g in GROUPS])
+    dropped = synthesize(None, [item(i, "closed") for i in range(4)], dataclasses.replace(CFG, lone_answer="drop"),
+                         iteration=0)
+    assert dropped[3] == {"prompt_id": "p3", "kind": "closed", "counts": {"red": 16}, "majority_ok": False,
+                          "dropped": "one_answer"}
+
+
+def test_lone_answers_under_ground_truth_labels_and_of_other_kinds() -> None:
+    def lone(pid: str, text: str, dropped: str = "one_answer") -> dict[str, Any]:
+        from visionrl.judge.majority import normalize_answer
+
+        return {"prompt_id": pid, "kind": "closed", "counts": {normalize_answer(text): 16}, "majority_ok": True,
+                "texts": {normalize_answer(text): text}, "dropped": dropped, "lone": text, "prompt": "Q?"}
+
+    rows = [lone("a", "Two"), lone("b", "3"), lone("c", "yes"), lone("d", "Red", "all_correct"),
+            lone("e", "blue")]
+    out = {r["prompt_id"]: r for r in pair_lone_answers(rows, seed=0, iteration=0)}
+    assert (out["a"]["chosen"], out["a"]["rejected"]) == ("Two", "3")  # numbers pair with numbers
+    assert (out["b"]["chosen"], out["b"]["rejected"]) == ("3", "Two")
+    assert out["c"]["dropped"] == "one_answer" and not out["c"]["majority_ok"]  # no other yes/no answer
+    assert (out["d"]["chosen"], out["d"]["rejected"]) == ("Red", "blue")  # ground truth's all_correct too
+    assert (out["e"]["chosen"], out["e"]["rejected"]) == ("blue", "Red")
+
+
 def test_whole_responses_can_be_the_pair(canned) -> None:
-    cfg = dataclasses.replace(CFG, closed_answers="response")
+    cfg = dataclasses.replace(CFG, closed_answers="response", lone_answer="drop")
     texts = [*["Red."] * 9, *["It is blue."] * 7]
     c = canned(groups=[texts])
     rows = synthesize(None, [item(0, "closed")], cfg, iteration=0)

@@ -66,12 +66,15 @@ def test_every_iteration_writes_its_files(finished) -> None:
     assert [r["iteration"] for r in rows] == [0, 1, 2]
     for r in rows[:2]:
         assert {"retention", "kept", "accuracy", "both_orders_accuracy", "position1_rate", "sft_steps"} <= set(r)
-        assert 0 <= r["retention"] <= 1 and r["kept"] == r["retention"] * 2 * r["pairs"]
+        assert 0 <= r["retention"] <= 1 and r["kept"] == pytest.approx(r["retention"] * 2 * r["pairs"])
     assert {"accuracy", "both_orders_accuracy", "position1_rate"} <= set(rows[2]) and "retention" not in rows[2]
     assert metrics["before"]["accuracy"] == rows[0]["accuracy"] and metrics["after"]["accuracy"] == rows[2]["accuracy"]
     pairs = [json.loads(line) for line in (out / "iter_0" / "pairs.jsonl").read_text().splitlines()]
     judged = [json.loads(line) for line in (out / "iter_0" / "judgments.jsonl").read_text().splitlines()]
     assert len(pairs) == 24 and len(judged) == sum("dropped" not in p for p in pairs)
+    # the demo preset pairs questions whose samples all agree with another answer (--lone-answer pool)
+    pooled = [p for p in pairs if p.get("alternative") == "pool"]
+    assert pooled and all(p["chosen"] != p["rejected"] and len(p["counts"]) == 1 for p in pooled)
     assert all(len(j["chosen_first"]) == len(j["chosen_second"]) == 2 for j in judged)  # --judge-samples 2
 
 

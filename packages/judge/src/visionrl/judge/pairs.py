@@ -4,11 +4,14 @@ injection), generation sharded over ranks.
 `pairs.jsonl` holds one row per prompt: a pair (`chosen`, `rejected`, `category` = closed | open, `meta` with the
 vote counts or the injected error types) or the reason it was dropped (`dropped`: tie, below_threshold,
 one_answer, empty, no_correct, all_correct, match_size, no_error_site, no_content_change, length_ratio).
+With `--lone-answer pool` a closed question whose samples agree on one answer is paired with another answer of the
+same kind from this iteration's samples instead of being dropped (`alternative: pool` in its row).
 """
 
 from __future__ import annotations
 
 import random
+import re
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -17,7 +20,7 @@ from visionrl.core.data.records import PairRecord
 from visionrl.judge.config import TrainConfig
 from visionrl.judge.inject import pick_error_types, program_inject, validate_rewrite
 from visionrl.judge.judging import greedy, sample_groups
-from visionrl.judge.majority import label_by_ground_truth, majority_vote
+from visionrl.judge.majority import label_by_ground_truth, majority_vote, normalize_answer
 from visionrl.judge.prompts import answer_prompt, rewrite_prompt
 from visionrl.judge.sources import PromptItem
 
@@ -47,20 +50,88 @@ def closed_rows(vlm: Any, items: Sequence[PromptItem], cfg: TrainConfig, iterati
         answers = [answer_of(t, cfg) for t in texts]
         shown = answers if cfg.closed_answers == "boxed" else [t.strip() for t in texts]
         vote = majority_vote(answers, cfg.majority_threshold, item_rng(cfg.run.seed, iteration, it.id, "majority"))
+        pool = cfg.lone_answer == "pool"
         row: dict[str, Any] = {"prompt_id": it.id, "kind": "closed", "counts": vote.counts,
-                               "majority_ok": vote.dropped is None}
+                               "majority_ok": vote.dropped is None or (pool and vote.dropped == "one_answer")}
         if cfg.pair_labels == "ground_truth":
             if it.answer is None:
                 vote = type(vote)(None, None, vote.counts, "no_correct")
             else:
                 vote = label_by_ground_truth(answers, it.answer, item_rng(cfg.run.seed, iteration, it.id, "truth"))
+        if pool:
+            row["texts"] = distinct_texts(answers, shown)
         if vote.dropped is not None:
             row["dropped"] = vote.dropped
+            if pool and vote.dropped in LONE:
+                lone = next(t for a, t in zip(answers, shown) if normalize_answer(a))
+                row |= {"prompt": it.question, "lone": lone}
         else:
             assert vote.chosen is not None and vote.rejected is not None
             row |= {"prompt": it.question, "chosen": shown[vote.chosen], "rejected": shown[vote.rejected]}
         rows.append(row)
     return rows
+
+
+LONE = ("one_answer", "all_correct")
+"""Drop reasons of a question whose samples hold a single distinct answer (majority labels; ground-truth labels)."""
+
+
+def distinct_texts(answers: Sequence[str], shown: Sequence[str]) -> dict[str, str]:
+    """Normalised answer → the first sample text showing it."""
+    out: dict[str, str] = {}
+    for a, t in zip(answers, shown):
+        norm = normalize_answer(a)
+        if norm:
+            out.setdefault(norm, t)
+    return out
+
+
+def answer_kind(norm: str) -> str:
+    """The kind of a normalised short answer; a pool alternative is of the same kind.
+
+    >>> [answer_kind(a) for a in ("b", "yes", "12", "3.5", "red", "two dogs")]
+    ['letter', 'yes/no', 'number', 'number', 'other', 'other']
+    """
+    if re.fullmatch(r"[a-e]", norm):
+        return "letter"
+    if norm in ("yes", "no"):
+        return "yes/no"
+    if re.fullmatch(r"-?\d+(?:\.\d+)?", norm):
+        return "number"
+    return "other"
+
+
+def pair_lone_answers(rows: Sequence[dict[str, Any]], seed: int, iteration: int) -> list[dict[str, Any]]:
+    """`--lone-answer pool`: pair each question whose samples agree on one answer with a different answer of the
+    same kind (option letter, yes/no, number, other) that the generator gave to any closed question of this
+    iteration, drawn uniformly by a generator seeded per prompt. Runs on the gathered rows of all ranks, so the
+    draw does not depend on the world size; a question with no such alternative stays dropped.
+
+    >>> rows = [{"prompt_id": "p0", "kind": "closed", "texts": {"red": "Red"}, "dropped": "one_answer",
+    ...          "lone": "Red", "prompt": "Colour?", "majority_ok": True},
+    ...         {"prompt_id": "p1", "kind": "closed", "texts": {"blue": "blue", "2": "two"}, "prompt": "Colour?",
+    ...          "chosen": "blue", "rejected": "two", "majority_ok": True}]
+    >>> [(r.get("chosen"), r.get("rejected"), r.get("alternative")) for r in pair_lone_answers(rows, 0, 0)]
+    [('Red', 'blue', 'pool'), ('blue', 'two', None)]
+    """
+    pool: dict[str, dict[str, str]] = {}
+    for r in rows:
+        for norm, text in r.get("texts", {}).items():
+            pool.setdefault(answer_kind(norm), {}).setdefault(norm, text)
+    out = []
+    for r in rows:
+        if r.get("dropped") in LONE and "lone" in r:
+            norm = normalize_answer(r["lone"])
+            same = pool.get(answer_kind(norm), {})
+            others = sorted(a for a in same if a != norm)
+            if others:
+                alt = item_rng(seed, iteration, r["prompt_id"], "lone").choice(others)
+                r = {k: v for k, v in r.items() if k not in ("dropped", "lone")} | {
+                    "chosen": r["lone"], "rejected": same[alt], "alternative": "pool"}
+            elif len(r.get("counts", {})) == 1:  # the majority vote had no pair either
+                r = r | {"majority_ok": False}
+        out.append(r)
+    return out
 
 
 def open_rows(vlm: Any, items: Sequence[PromptItem], cfg: TrainConfig, iteration: int) -> list[dict[str, Any]]:

@@ -138,7 +138,7 @@ def eval_stage(ctx: Context, k: int, d: Path) -> None:
 def pairs_stage(ctx: Context, k: int, d: Path) -> None:
     """Synthesise this iteration's pairs with the generator (the base model)."""
     from visionrl.core.evaluation.sharding import shard_map, write_jsonl_rank_zero
-    from visionrl.judge.pairs import finish_rows, match_size, pair_stats, synthesize
+    from visionrl.judge.pairs import finish_rows, match_size, pair_lone_answers, pair_stats, synthesize
     from visionrl.judge.sources import iteration_slice
 
     cfg = ctx.cfg
@@ -146,6 +146,8 @@ def pairs_stage(ctx: Context, k: int, d: Path) -> None:
     generator = ctx.models.judge(0, ctx.out) if k == 0 else ctx.models.load(cfg.run.model)
     _seed(ctx, k, "pairs")
     rows = shard_map(lambda shard: synthesize(generator, shard, cfg, k), items)
+    if cfg.lone_answer == "pool":
+        rows = pair_lone_answers(rows, cfg.run.seed, k)
     if cfg.match_size:
         rows = match_size(rows, cfg.run.seed, k)
     rows = finish_rows(rows, k)

@@ -17,10 +17,10 @@ class StepProgressBar(TQDMProgressBar):
         super().__init__()
         self.name = name
 
-    def init_train_tqdm(self) -> Any:
-        bar = super().init_train_tqdm()
-        bar.set_description(self.name)
-        return bar
+    @property
+    def train_description(self) -> str:
+        """The bar's name from its first frame (Lightning's "Training" would be drawn once before it)."""
+        return self.name
 
     def on_train_epoch_start(self, trainer: Any, pl_module: Any, *_: Any) -> None:
         bar = self.train_progress_bar
