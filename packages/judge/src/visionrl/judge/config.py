@@ -15,7 +15,7 @@ reconstruction), numbered:
    (the paper: 1e-5) and runs 3 iterations instead of 4.
 7. The demo preset pairs a closed question whose 16 samples agree on one answer with another answer of the same
    kind from the iteration's samples (`--lone-answer pool`) instead of dropping it (the reference's default):
-   dropped, the pairs come only from questions the generator is unsure of, whose majority is right 45 % of the
+   dropped, the pairs come only from questions the generator is unsure of, whose majority is right 36–45 % of the
    time on the demo model (README, "The demo").
 """
 
