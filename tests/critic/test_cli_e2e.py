@@ -110,3 +110,38 @@ def test_overlong_prompts_are_dropped_and_counted(tmp_path, demo_model_dir):
                "--reports", "critic", "--output-dir", str(tmp_path / "eval")])
     m = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert m["critic"]["pairs"]["dropped_overlong"] == 2 and m["critic"]["pairs"]["items"] == 6  # rows 0 and 4
+
+
+def test_self_critic_prompts_are_checked_at_their_longest(tmp_path, demo_model_dir):
+    """A self-critic judge prompt quotes two sampled answers: it is checked before sampling with both at
+    `--policy-max-new-tokens` (shapes on the demo model: 44 tokens + 2 × 10), refused naming the flag, or dropped
+    from the self-critic report and counted; a report with no question left is refused rather than reading 0."""
+    from visionrl.core.errors import UserError
+    from visionrl.critic.cli import eval_main
+
+    args = ["--reports", "self-critic", "--limit", "4", "--self-critic-n", "2", "--policy-max-new-tokens", "10"]
+    with pytest.raises(UserError, match="--max-prompt-tokens 63: shapes self-critic judge .* has a 64-token prompt"):
+        eval_main([*args, "--max-prompt-tokens", "63", "--output-dir", str(tmp_path / "refused")])
+    with pytest.raises(UserError, match="every shapes self-critic judge .* record is over it"):
+        eval_main([*args, "--max-prompt-tokens", "63", "--overlong-prompts", "drop",
+                   "--output-dir", str(tmp_path / "empty")])
+    assert not (tmp_path / "refused").exists() and not (tmp_path / "empty").exists()
+    eval_main([*args, "--max-prompt-tokens", "64", "--output-dir", str(tmp_path / "fits")])
+    m = json.loads((tmp_path / "fits" / "metrics.json").read_text())["self_critic"]["shapes"]
+    assert m["questions"] == 4 and "dropped_overlong" not in m
+
+    # one longer question: dropped from the self-critic only, and counted
+    import dataclasses
+
+    from visionrl.core.evaluation.models import eval_model
+    from visionrl.critic.config import EVAL_PRESETS
+    from visionrl.critic.evaluate import check_lengths
+    from visionrl.critic.policy import load_policy_benchmark
+
+    cfg = dataclasses.replace(EVAL_PRESETS["demo"], reports=("self-critic",), policy_max_new_tokens=10,
+                              eval=dataclasses.replace(EVAL_PRESETS["demo"].eval, max_prompt_tokens=64,
+                                                       overlong_prompts="drop"))
+    records = load_policy_benchmark("shapes", None, 4, cfg.shapes_size)
+    records[0] = dataclasses.replace(records[0], question="Look closely. " + records[0].question)
+    dropped, ids = check_lengths(cfg, eval_model(str(demo_model_dir)), {}, {"shapes": records})
+    assert dropped["self_critic"] == {"shapes": 1} and ids == {r.id for r in records[1:]}

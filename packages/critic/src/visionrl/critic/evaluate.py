@@ -79,9 +79,11 @@ def load_all(cfg: EvalConfig) -> tuple[dict[str, list[PairRecord]], dict[str, li
 
 
 def check_lengths(cfg: EvalConfig, vlm: Any, critic: dict[str, list[Any]],
-                  policy: dict[str, list[Any]]) -> dict[str, dict[str, int]]:
+                  policy: dict[str, list[Any]]) -> tuple[dict[str, dict[str, int]], set[str] | None]:
     """Every critic and policy prompt within `--max-prompt-tokens` (`--overlong-prompts drop`: dropped, in place,
-    and counted per report and benchmark)."""
+    and counted per report and benchmark), and every self-critic judge prompt: the question with two sampled
+    answers of up to `--policy-max-new-tokens` each, counted at that bound before any answer is sampled. Returns
+    the counts and the ids of the questions the self-critic report may use (None: no self-critic report)."""
     from visionrl.core.data.lengths import check_prompt_lengths
     from visionrl.core.evaluation.pairwise_scoring import presented
     from visionrl.critic.policy import policy_prompts
@@ -96,7 +98,25 @@ def check_lengths(cfg: EvalConfig, vlm: Any, critic: dict[str, list[Any]],
             data[name], dropped[report][name], _ = check_prompt_lengths(
                 vlm, records, shown[report], limit=e.max_prompt_tokens, policy=e.overlong_prompts,
                 what=f"{name} {report} benchmark")
-    return dropped
+            _some_left(records, data[name], f"{name} {report} benchmark", e.max_prompt_tokens)
+    if "self-critic" not in cfg.reports or not policy:
+        return dropped, None
+    name, records = next(iter(policy.items()))
+    what = f"{name} self-critic judge (two answers of up to --policy-max-new-tokens {cfg.policy_max_new_tokens})"
+    kept, n, _ = check_prompt_lengths(
+        vlm, records, lambda r: eval_critic_prompt(r.question, cfg.prefill, cfg.prefill, r.images, prefill=cfg.prefill),
+        limit=e.max_prompt_tokens, policy=e.overlong_prompts, reserve=2 * cfg.policy_max_new_tokens, what=what)
+    _some_left(records, kept, what, e.max_prompt_tokens)
+    dropped["self_critic"] = {name: n}
+    return dropped, {r.id for r in kept}
+
+
+def _some_left(records: list[Any], kept: list[Any], what: str, limit: int) -> None:
+    """A report over no records is refused (its accuracies would read 0)."""
+    if records and not kept:
+        from visionrl.core.errors import UserError
+
+        raise UserError(f"--max-prompt-tokens {limit}: every {what} record is over it; nothing left to report")
 
 
 def run_eval(cfg: EvalConfig) -> dict[str, Any]:
@@ -118,9 +138,9 @@ def run_eval(cfg: EvalConfig) -> dict[str, Any]:
         torch.set_num_threads(cfg.threads)
     critic_data, policy_data = load_all(cfg)
     vlm = eval_model(e.model)
-    dropped = check_lengths(cfg, vlm, critic_data, policy_data)
+    dropped, self_critic_ids = check_lengths(cfg, vlm, critic_data, policy_data)
     torch.manual_seed(e.seed)
-    metrics, samples = run_reports(cfg, vlm, critic_data, policy_data, console)
+    metrics, samples = run_reports(cfg, vlm, critic_data, policy_data, console, self_critic_ids)
     for report, counts in dropped.items():
         for name, n in counts.items():
             if n and name in metrics.get(report, {}):
@@ -134,8 +154,10 @@ def run_eval(cfg: EvalConfig) -> dict[str, Any]:
 
 
 def run_reports(cfg: EvalConfig, vlm: Any, critic_data: dict[str, list[PairRecord]],
-                policy_data: dict[str, list[Any]], console: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The critic, policy and self-critic reports asked for, each phase under its own progress bar."""
+                policy_data: dict[str, list[Any]], console: Any,
+                self_critic_ids: set[str] | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The critic, policy and self-critic reports asked for, each phase under its own progress bar (the
+    self-critic on the questions in `self_critic_ids` only, when given)."""
     from visionrl.core.evaluation.pairwise import PAIRWISE_BENCHMARKS
     from visionrl.critic import reports
     from visionrl.critic.judging import critic_judge
@@ -161,7 +183,7 @@ def run_reports(cfg: EvalConfig, vlm: Any, critic_data: dict[str, list[PairRecor
             samples += rows
     if "self-critic" in cfg.reports and policy_data:
         with console.bar("self-critic", unit=" prompts"):
-            metrics["self_critic"], rows = self_critic(cfg, vlm, judge, policy_data, greedy)
+            metrics["self_critic"], rows = self_critic(cfg, vlm, judge, policy_data, greedy, self_critic_ids)
         samples += rows
     return metrics, samples
 
@@ -179,16 +201,21 @@ def summary_rows(metrics: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def self_critic(cfg: EvalConfig, vlm: Any, judge: Any, policy_data: dict[str, list[Any]],
-                greedy: dict[str, list[str]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The self-critic report on the first policy benchmark."""
+                greedy: dict[str, list[str]],
+                ids: set[str] | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The self-critic report on the first policy benchmark (its questions in `ids`, when given)."""
     from visionrl.critic import reports
 
     name, records = next(iter(policy_data.items()))
+    answers = greedy[name]
+    if ids is not None:
+        keep = [i for i, r in enumerate(records) if r.id in ids]
+        records, answers = [records[i] for i in keep], [answers[i] for i in keep]
     candidates = reports.sample_candidates(vlm, records, cfg.self_critic_n, temperature=cfg.temperature,
                                            top_p=cfg.top_p, max_new_tokens=cfg.policy_max_new_tokens,
                                            batch_size=cfg.eval.batch_size, prefill=cfg.prefill, engine=cfg.engine)
     calls_before = judge.calls
-    metrics, rows = reports.self_critic_report(records, candidates, greedy[name], reports.model_judge_fn(judge),
+    metrics, rows = reports.self_critic_report(records, candidates, answers, reports.model_judge_fn(judge),
                                                strategy=cfg.strategy, both_orders=cfg.self_critic_both_orders,
                                                shown=cfg.self_critic_shown, seed=cfg.eval.seed)
     assert judge.calls - calls_before <= metrics["judge_calls"], "the judge generated more than it was asked"

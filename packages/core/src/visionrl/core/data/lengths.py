@@ -36,10 +36,11 @@ class LengthCheck(NamedTuple):
 
 def check_prompt_lengths(vlm: Any, rows: Sequence[T], prompt_of: Callable[[T], Any], *, limit: int,
                          policy: OverlongPolicy = "error", what: str = "training data",
-                         flag: str = "--max-prompt-tokens", batch_size: int = 64) -> LengthCheck:
+                         flag: str = "--max-prompt-tokens", batch_size: int = 64, reserve: int = 0) -> LengthCheck:
     """Rows whose prompt fits in `limit` tokens. `policy="error"` raises `UserError` naming the first overlong
-    row (its `id` where it has one) and the flag; `"drop"` drops them and reports how many."""
-    counts = prompt_token_counts(vlm, [prompt_of(r) for r in rows], batch_size)
+    row (its `id` where it has one) and the flag; `"drop"` drops them and reports how many. `reserve` tokens are
+    added to every count: text that joins the prompt later (e.g. generated answers a judge prompt will quote)."""
+    counts = [n + reserve for n in prompt_token_counts(vlm, [prompt_of(r) for r in rows], batch_size)]
     over = [i for i, n in enumerate(counts) if n > limit]
     longest = max(counts, default=0)
     if over and policy == "error":
