@@ -15,13 +15,8 @@ import pytest
 from PIL import Image
 from visionrl.core.data import DataError, PairRecord
 from visionrl.core.errors import UserError
-from visionrl.core.evaluation.pairwise import (
-    PAIRWISE_BENCHMARKS,
-    load_mmrb,
-    load_mmrlhf,
-    load_vlrewardbench,
-    parse_benchmarks,
-)
+from visionrl.core.evaluation.pairwise import load_mmrb, load_mmrlhf, load_vlrewardbench
+from visionrl.core.evaluation.pairwise_registry import PAIRWISE_BENCHMARKS, parse_benchmarks
 from visionrl.core.evaluation.pairwise_scoring import (
     outcome_from_position,
     outcome_from_scores,

@@ -8,7 +8,7 @@ import time
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from visionrl.core.evaluation import pairwise, pairwise_scoring, pairwise_verdicts
+from visionrl.core.evaluation import pairwise, pairwise_registry, pairwise_scoring, pairwise_verdicts
 from visionrl.core.evaluation.pairwise_verdicts import (
     VLRB_JUDGMENT_PATTERN,
     parse_boxed_choice,
@@ -112,7 +112,7 @@ def test_megabyte_inputs_are_fast(parse, text):
     assert time.perf_counter() - start < 1.0
 
 
-@pytest.mark.parametrize("module", [pairwise, pairwise_scoring, pairwise_verdicts], ids=lambda m: m.__name__)
+@pytest.mark.parametrize("module", [pairwise, pairwise_registry, pairwise_scoring, pairwise_verdicts], ids=lambda m: m.__name__)
 def test_doctests(module):
     result = doctest.testmod(module)
     assert result.attempted > 0 and result.failed == 0

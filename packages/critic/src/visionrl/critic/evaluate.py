@@ -20,7 +20,7 @@ CRITIC_LOCAL = ("shapes", "pairs")
 
 def parse_critic_data(spec: str, flag: str = "--data") -> list[tuple[str, str | None]]:
     """`"shapes,vlrewardbench=DIR,pairs=SRC"` → [(name, source or None), ...], names checked."""
-    from visionrl.core.evaluation.pairwise import PAIRWISE_BENCHMARKS, parse_benchmarks
+    from visionrl.core.evaluation.pairwise_registry import PAIRWISE_BENCHMARKS, parse_benchmarks
 
     out: list[tuple[str, str | None]] = []
     for entry in (e.strip() for e in spec.split(",") if e.strip()):
@@ -50,7 +50,7 @@ def _with_coins(pairs: list[PairRecord], seed: int) -> list[PairRecord]:
 
 def load_critic_benchmark(name: str, source: str | None, cfg: EvalConfig) -> list[PairRecord]:
     """One critic benchmark's pairs, each with its presentation coin (`meta["flip"]`)."""
-    from visionrl.core.evaluation.pairwise import PAIRWISE_BENCHMARKS
+    from visionrl.core.evaluation.pairwise_registry import PAIRWISE_BENCHMARKS
     from visionrl.critic.data import load_pairs
 
     limit, seed = cfg.eval.limit, cfg.eval.seed
@@ -158,7 +158,7 @@ def run_reports(cfg: EvalConfig, vlm: Any, critic_data: dict[str, list[PairRecor
                 self_critic_ids: set[str] | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The critic, policy and self-critic reports asked for, each phase under its own progress bar (the
     self-critic on the questions in `self_critic_ids` only, when given)."""
-    from visionrl.core.evaluation.pairwise import PAIRWISE_BENCHMARKS
+    from visionrl.core.evaluation.pairwise_registry import PAIRWISE_BENCHMARKS
     from visionrl.critic import reports
     from visionrl.critic.judging import critic_judge
 

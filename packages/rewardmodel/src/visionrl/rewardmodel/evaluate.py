@@ -55,7 +55,7 @@ def score_shapes(records: Sequence[PairRecord], correct: Sequence[bool]) -> dict
 
 def load_benchmarks(cfg: EvalConfig) -> list[Benchmark]:
     """The benchmarks `--data`, `--rewardbench` and `--rmbench` name, read before any model loads."""
-    from visionrl.core.evaluation.pairwise import PAIRWISE_BENCHMARKS, parse_benchmarks
+    from visionrl.core.evaluation.pairwise_registry import PAIRWISE_BENCHMARKS, parse_benchmarks
     from visionrl.rewardmodel import demo_data as D
     from visionrl.rewardmodel import textbench as T
 

@@ -1,5 +1,6 @@
-"""The pairwise reward/judge benchmarks critic, judge and rewardmodel share: loaders into `PairRecord`s and a
-registry that names each benchmark's loader, scorer and hub id (scorers: `pairwise_scoring.py`).
+"""The pairwise reward/judge benchmarks critic, judge and rewardmodel share: loaders into `PairRecord`s (the
+registry that names each benchmark's loader, scorer and hub id: `pairwise_registry.py`; scorers:
+`pairwise_scoring.py`).
 
 Formats read (a local folder or file in the official layout, or a `datasets` id through `iter_rows`):
 
@@ -37,22 +38,14 @@ import json
 import logging
 import random
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from visionrl.core.data.loaders import iter_rows, source_root
 from visionrl.core.data.records import PairRecord
 from visionrl.core.data.validate import DEFAULT_MAX_PIXELS, DataError, ImagePolicy, Where, build_record
-from visionrl.core.errors import UserError
-from visionrl.core.evaluation.pairwise_scoring import (
-    VLRB_GROUP,
-    Outcome,
-    score_mmrb,
-    score_mmrlhf,
-    score_vlrewardbench,
-)
+from visionrl.core.evaluation.pairwise_scoring import VLRB_GROUP
 
 _log = logging.getLogger(__name__)
 
@@ -384,51 +377,3 @@ def load_mmrlhf(
             "MM-RLHF-RewardBench: skipped %d video items (pass videos=True to keep them)", skipped["video"]
         )
     return records
-
-
-# ---------------------------------------------------------------- registry
-
-
-@dataclass(frozen=True)
-class PairwiseBenchmark:
-    """One pairwise benchmark: how to load its records and score per-item outcomes on them."""
-
-    name: str
-    title: str
-    hub_id: str | None
-    """Default source when none is given; None when the benchmark must be built locally."""
-    load: Callable[..., list[PairRecord]]
-    """`load(source=None, *, limit=None, seed=0, image_root=None, max_pixels=..., resize_large=False)`."""
-    score: Callable[[Sequence[PairRecord], Sequence[Outcome]], dict[str, float]]
-    """`score(records, outcomes) -> {metric: value}`, metric names for `eval/<name>/<metric>`."""
-
-
-PAIRWISE_BENCHMARKS: dict[str, PairwiseBenchmark] = {
-    b.name: b
-    for b in (
-        PairwiseBenchmark(
-            "vlrewardbench", "VL-RewardBench", VLRB_HUB_ID, load_vlrewardbench, score_vlrewardbench
-        ),
-        PairwiseBenchmark("mmrb", "Multimodal RewardBench", None, load_mmrb, score_mmrb),
-        PairwiseBenchmark("mmrlhf", "MM-RLHF-RewardBench", MMRLHF_HUB_ID, load_mmrlhf, score_mmrlhf),
-    )
-}
-
-
-def parse_benchmarks(spec: str, *, flag: str = "--benchmarks") -> list[tuple[PairwiseBenchmark, str | None]]:
-    """`"vlrewardbench,mmrb=path/to/data"` → [(benchmark, source or None for its hub id), ...].
-
-    >>> [(b.name, s) for b, s in parse_benchmarks("vlrewardbench, mmrb=data/mmrb")]
-    [('vlrewardbench', None), ('mmrb', 'data/mmrb')]
-    """
-    out: list[tuple[PairwiseBenchmark, str | None]] = []
-    for entry in (e.strip() for e in spec.split(",")):
-        name, _, source = entry.partition("=")
-        bench = PAIRWISE_BENCHMARKS.get(name.strip())
-        if bench is None:
-            known = ", ".join(PAIRWISE_BENCHMARKS)
-            raise UserError(f"{flag} {spec!r}: unknown benchmark {name.strip()!r}; choose from {known}")
-        if not source.strip() and bench.hub_id is None:
-            raise UserError(f"{flag}: {bench.name} has no hub dataset; pass {bench.name}=FOLDER")
-        out.append((bench, source.strip() or None))
-    return out
