@@ -28,7 +28,7 @@ def test_see_think_beats_blind_and_keeps_the_designed_shortcut(report):
     # the keys other code reads
     assert report["heldout_see_think"] == {"accuracy": st["accuracy"], "format": st["format"]}
     assert report["blind_baseline"] == st["blind_baseline"]
-    from visionrl.core.demo import DEMO_TEMPLATES
+    from visionrl.core.demo_teacher import DEMO_TEMPLATES
 
     assert set(report["heldout_per_template"]) == set(DEMO_TEMPLATES)
 
@@ -52,7 +52,7 @@ def test_mcq_targets_fit_the_robustness_token_budget(demo_model_dir):
     """The longest MCQ answer (gold D, three options checked before it) fits `robustness-eval`'s 48 new tokens."""
     from transformers import AutoTokenizer
     from visionrl.core.data.records import MCQRecord
-    from visionrl.core.demo import mcq_target
+    from visionrl.core.demo_teacher import mcq_target
 
     tok = AutoTokenizer.from_pretrained(demo_model_dir)
     rec = MCQRecord("m", [], "What color is the shape in the middle?",
@@ -68,7 +68,7 @@ def test_reward_head_learns_image_pairs(demo_model_dir):
     pair mix) reaches 0.920 and 0.815 with seeds 0 and 1."""
     import lightning as L
     import torch
-    from visionrl.core.demo import HELDOUT_SEED, demo_world
+    from visionrl.core.demo_teacher import HELDOUT_SEED, demo_world
     from visionrl.core.hparams import OptimConfig, RewardHeadConfig, RewardModelConfig
     from visionrl.core.lit.datamodules import StepDataModule
     from visionrl.core.lit.reward_model import RewardModelModule
@@ -107,7 +107,7 @@ def test_vision_features_vary_across_images(demo_model_dir):
     """A collapsed vision tower (same output for every image) is the classic failure of a tiny
     from-scratch VLM; the demo's image features must differ between different scenes."""
     import torch
-    from visionrl.core.demo import heldout_records
+    from visionrl.core.demo_teacher import heldout_records
     from visionrl.core.vlm import load_vlm
 
     vlm = load_vlm(demo_model_dir)

@@ -7,10 +7,10 @@ from collections import Counter
 
 import pytest
 from visionrl.core import prompts as P
-from visionrl.core.demo import (
+from visionrl.core.demo import DemoRecipe
+from visionrl.core.demo_teacher import (
     MCQ_LABELS,
     TRAIN_SEED,
-    DemoRecipe,
     answer_labels,
     demo_examples,
     demo_pairs,
@@ -163,10 +163,10 @@ def test_heldout_pairs_show_the_right_answer_second_in_every_other_item():
 
 
 def test_doctests():
-    """The target examples in `visionrl.core.demo`'s docstrings (MCQ, critic and judge checklists) hold."""
+    """The target examples in `visionrl.core.demo_teacher`'s docstrings (MCQ, critic and judge checklists) hold."""
     import doctest
 
-    from visionrl.core import demo
+    from visionrl.core import demo_teacher
 
-    result = doctest.testmod(demo)
+    result = doctest.testmod(demo_teacher)
     assert result.attempted >= 4 and result.failed == 0, result

@@ -19,7 +19,7 @@ FAMILIES = ["qwen2_5_vl", "qwen2_vl", "mllama", "llava"]
 @pytest.fixture(scope="module")
 def demo_image():
     """One rendered shapes image (84 px, the demo model's size)."""
-    from visionrl.core.demo import HELDOUT_SEED, demo_world
+    from visionrl.core.demo_teacher import HELDOUT_SEED, demo_world
 
     return demo_world(HELDOUT_SEED).mcq(1)[0].images[0]
 

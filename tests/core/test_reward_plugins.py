@@ -121,7 +121,7 @@ def test_win_shares_table(verdicts, want):
 
 
 def test_pairwise_sum_with_a_real_judge_model(demo_model_dir):
-    from visionrl.core.demo import demo_world
+    from visionrl.core.demo_teacher import demo_world
 
     rows = demo_world(2).vqa(2)
     answers = [["red", "blue", "green"], ["yellow", "red", "blue"]]

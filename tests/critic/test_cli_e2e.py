@@ -85,7 +85,7 @@ def test_overlong_prompts_are_dropped_and_counted(tmp_path, demo_model_dir):
     on the demo model (the others are 52), and `--overlong-prompts drop` drops exactly them (EasyR1's
     filter_overlong_prompts), in training and held-out data (the last `--dataset.eval-size` rows) alike, and in
     critic-eval; without it the first one is refused, naming it."""
-    from visionrl.core.demo import demo_pairs
+    from visionrl.core.demo_teacher import demo_pairs
     from visionrl.core.errors import UserError
     from visionrl.critic.cli import eval_main, train_main
 

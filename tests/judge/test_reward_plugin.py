@@ -13,7 +13,7 @@ import pytest
 def test_a_core_grpo_step_with_the_trained_judge_as_pairwise_sum(judge_run, tmp_path: Path) -> None:
     from visionrl.core.chat import Prompt
     from visionrl.core.config import RunArgs
-    from visionrl.core.demo import demo_world
+    from visionrl.core.demo_teacher import demo_world
     from visionrl.core.hparams import GRPOConfig, SamplingParams
     from visionrl.core.prompts import COT_INSTRUCTION, format_segments
     from visionrl.core.recipe import SHAPES_RL_SEED, Method, Recipe, Splits
@@ -47,7 +47,7 @@ def test_a_core_grpo_step_with_the_trained_judge_as_pairwise_sum(judge_run, tmp_
 def test_the_trained_judge_as_pairwise_sum_prefers_the_right_answer(judge_run) -> None:
     """Through the plug-in registry, on answers in the form the judge was trained on (one colour word): the right
     colour wins its pairs, and every verdict parses (a group of 3 shares 6 wins among 4 games each: sum 1.5)."""
-    from visionrl.core.demo import HELDOUT_SEED, demo_world
+    from visionrl.core.demo_teacher import HELDOUT_SEED, demo_world
     from visionrl.core.rewards.base import RewardContext
     from visionrl.core.rewards.plugins import RewardModelArgs, load_reward_plugin
 

@@ -49,7 +49,7 @@ def test_a_model_without_a_head_is_refused_naming_the_flag(tiny_build):
 
 
 def test_rm_and_hybrid_rewards_from_a_trained_demo_reward_model(demo_rm):
-    from visionrl.core.demo import demo_world
+    from visionrl.core.demo_teacher import demo_world
     from visionrl.core.evaluation.models import load_model
     from visionrl.core.lit.reward_scorer import load_reward_model
     from visionrl.core.rewards.plugins import load_reward_plugin

@@ -13,7 +13,7 @@ from typing import Any
 from visionrl.core import prompts as P
 from visionrl.core.data.records import MCQRecord, PairRecord, VQARecord
 from visionrl.core.data.shapes import blind_baseline
-from visionrl.core.demo import HELDOUT_SEED, demo_pairs, demo_world, heldout_records, image_first
+from visionrl.core.demo_teacher import HELDOUT_SEED, demo_pairs, demo_world, heldout_records, image_first
 
 
 def _greedy(vlm: Any, prompts: Sequence[Any], max_new_tokens: int) -> list[str]:

@@ -55,7 +55,7 @@ def load_critic_benchmark(name: str, source: str | None, cfg: EvalConfig) -> lis
 
     limit, seed = cfg.eval.limit, cfg.eval.seed
     if name == "shapes":
-        from visionrl.core.demo import HELDOUT_SEED, demo_pairs
+        from visionrl.core.demo_teacher import HELDOUT_SEED, demo_pairs
 
         return _with_coins(demo_pairs(HELDOUT_SEED, limit or cfg.shapes_size), seed)
     if name == "pairs":

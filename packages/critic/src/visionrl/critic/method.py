@@ -80,7 +80,7 @@ def read_items(cfg: TrainConfig, source: str) -> list[Item]:
 
 def load_splits(cfg: TrainConfig) -> Splits:
     """Training rows and held-out items (shapes: separate RL and held-out worlds)."""
-    from visionrl.core.demo import HELDOUT_SEED, demo_pairs
+    from visionrl.core.demo_teacher import HELDOUT_SEED, demo_pairs
     from visionrl.critic.data import drop_many_images
     from visionrl.critic.policy import load_policy_benchmark, parse_policy_data
 

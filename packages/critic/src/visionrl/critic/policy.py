@@ -170,7 +170,7 @@ POLICY_BENCHMARKS: dict[str, PolicyBenchmark] = {b.name: b for b in (
 
 def shapes_questions(n: int) -> list[VQARecord]:
     """The demo's held-out colour questions, asked as open questions."""
-    from visionrl.core.demo import heldout_records
+    from visionrl.core.demo_teacher import heldout_records
 
     return [_record(r.id, list(r.images), r.question, r.answer, suffix="open", answer_type="open",
                     category=str(r.question.split("shape ", 1)[-1].rstrip("?"))) for r in heldout_records(n)]

@@ -28,7 +28,7 @@ REPEAT_SAMPLING = {"temperature": 0.2, "top_p": 0.2, "top_k": 0}
 
 def load_benchmarks(cfg: EvalConfig) -> list[tuple[str, list[PairRecord]]]:
     """`--data`: comma-separated `shapes`, `vlrewardbench[=SOURCE]`, `mmrb=FOLDER` (`mmrlhf` too)."""
-    from visionrl.core.demo import HELDOUT_SEED, demo_pairs
+    from visionrl.core.demo_teacher import HELDOUT_SEED, demo_pairs
     from visionrl.core.evaluation.pairwise_registry import parse_benchmarks
 
     out: list[tuple[str, list[PairRecord]]] = []

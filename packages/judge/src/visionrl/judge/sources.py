@@ -103,7 +103,7 @@ CLASSIFIERS: dict[str, Callable[[str, str | None, int], Kind]] = {
 
 def shapes_prompts(n: int, open_fraction: float, seed: int) -> list[PromptItem]:
     """`n` demo-world prompts: every item whose index falls in the open share is "Describe the image."."""
-    from visionrl.core.demo import demo_world
+    from visionrl.core.demo_teacher import demo_world
 
     world = demo_world(seed)
     # Spread the open items evenly: item i is open when floor((i + 1)·f) > floor(i·f).

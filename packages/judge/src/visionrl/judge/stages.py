@@ -53,7 +53,7 @@ def load_pool(cfg: TrainConfig) -> list[PromptItem]:
 
 def load_heldout(cfg: TrainConfig) -> list[PairRecord]:
     """Held-out pairs: the demo's held-out shapes world, or a pairwise benchmark (`--dataset.eval-data`)."""
-    from visionrl.core.demo import HELDOUT_SEED, demo_pairs
+    from visionrl.core.demo_teacher import HELDOUT_SEED, demo_pairs
     from visionrl.core.evaluation.pairwise_registry import parse_benchmarks
 
     ds = cfg.dataset

@@ -241,7 +241,7 @@ def load_spec(source: str, spec: BenchmarkSpec, limit: int | None = None) -> lis
 
 def shapes_mcq(n: int, seed: int | None = None) -> list[MCQRecord]:
     """`n` shapes MCQ records from the demo's held-out world (or the world of `seed`)."""
-    from visionrl.core.demo import HELDOUT_SEED, demo_world
+    from visionrl.core.demo_teacher import HELDOUT_SEED, demo_world
 
     return demo_world(HELDOUT_SEED if seed is None else seed).mcq(n)
 

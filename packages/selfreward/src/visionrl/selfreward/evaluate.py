@@ -130,7 +130,7 @@ def text_judge(vlm: Any, name: str, max_new_tokens: int, batch_size: int, *, pap
 
 def load_benchmark(cfg: EvalConfig) -> tuple[str, list[Any]]:
     from visionrl.core.data.loaders import load_records
-    from visionrl.core.demo import heldout_records
+    from visionrl.core.demo_teacher import heldout_records
 
     e = cfg.eval
     if e.data == "shapes":

@@ -24,7 +24,7 @@ def recipe(cfg: TrainConfig) -> Recipe:
 def load_splits(cfg: TrainConfig) -> Splits:
     """Training prompts and the held-out set (shapes: separate RL and held-out worlds)."""
     from visionrl.core.data.loaders import load_records
-    from visionrl.core.demo import demo_world, heldout_records
+    from visionrl.core.demo_teacher import demo_world, heldout_records
 
     ds = cfg.dataset
     columns = {"question": ds.question_column, "answer": ds.answer_column, "images": ds.images_column}
@@ -93,7 +93,7 @@ def sft_examples(cfg: TrainConfig, train: Sequence[VQARecord]) -> list[Any]:
     from visionrl.core import prompts as P
     from visionrl.core.chat import Prompt
     from visionrl.core.data.shapes import Scene
-    from visionrl.core.demo import cot_target, describe, see_think_target
+    from visionrl.core.demo_teacher import cot_target, describe, see_think_target
     from visionrl.core.lit.sft import SFTExample
 
     if cfg.run.data != SHAPES:  # cold-start data already carries its instruction; the image goes first
