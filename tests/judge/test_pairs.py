@@ -108,6 +108,7 @@ def test_a_lone_answer_is_paired_with_another_answer_of_its_kind(canned) -> None
     draws = {pair_lone_answers(rows, seed=s, iteration=0)[3]["rejected"] for s in range(20)}
     assert draws == {"blue", "green"}  # uniform over the other answers, seeded
     assert pair_lone_answers(rows, seed=0, iteration=0) == paired
+    assert pair_stats(paired)["pairs/closed/pooled"] == 1 and pair_stats(paired)["pairs/closed"] == 3
     # the reference's default keeps the drop and stores nothing for it
     canned(groups=[list(g) for g in GROUPS])
     dropped = synthesize(None, [item(i, "closed") for i in range(4)], dataclasses.replace(CFG, lone_answer="drop"),

@@ -196,7 +196,8 @@ def pair_records(rows: Sequence[dict[str, Any]], pool: dict[str, PromptItem]) ->
 
 
 def pair_stats(rows: Sequence[dict[str, Any]]) -> dict[str, float]:
-    """Counts of prompts, pairs and drop reasons per kind (`pairs/closed`, `dropped/closed/tie`, ...)."""
+    """Counts of prompts, pairs and drop reasons per kind (`pairs/closed`, `dropped/closed/tie`, ...; pairs whose
+    alternative came from the pool: `pairs/closed/pooled`)."""
     out: Counter[str] = Counter()
     for r in rows:
         out[f"prompts/{r['kind']}"] += 1
@@ -205,4 +206,6 @@ def pair_stats(rows: Sequence[dict[str, Any]]) -> dict[str, float]:
         else:
             out[f"pairs/{r['kind']}"] += 1
             out["pairs"] += 1
+            if r.get("alternative") == "pool":
+                out[f"pairs/{r['kind']}/pooled"] += 1
     return {k: float(v) for k, v in sorted(out.items())}

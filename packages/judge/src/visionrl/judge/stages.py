@@ -158,8 +158,8 @@ def pairs_stage(ctx: Context, k: int, d: Path) -> None:
         del generator
         free_memory()
     stats = pair_stats(rows)
-    _say(ctx, f"iteration {k}: {stats.get('pairs', 0):.0f} pairs from {len(items)} prompts "
-              f"({', '.join(f'{key} {v:.0f}' for key, v in stats.items() if key.startswith('dropped'))})")
+    counts = [f"{key} {v:.0f}" for key, v in stats.items() if key.startswith("dropped") or key.endswith("pooled")]
+    _say(ctx, f"iteration {k}: {stats.get('pairs', 0):.0f} pairs from {len(items)} prompts ({', '.join(counts)})")
 
 
 def judgments_stage(ctx: Context, k: int, d: Path) -> None:
