@@ -143,5 +143,17 @@ def test_self_critic_prompts_are_checked_at_their_longest(tmp_path, demo_model_d
                                                        overlong_prompts="drop"))
     records = load_policy_benchmark("shapes", None, 4, cfg.shapes_size)
     records[0] = dataclasses.replace(records[0], question="Look closely. " + records[0].question)
-    dropped, ids = check_lengths(cfg, eval_model(str(demo_model_dir)), {}, {"shapes": records})
-    assert dropped["self_critic"] == {"shapes": 1} and ids == {r.id for r in records[1:]}
+    records[2] = dataclasses.replace(records[2], id=records[1].id)  # a repeated id does not confuse the drop
+    dropped, rows_at = check_lengths(cfg, eval_model(str(demo_model_dir)), {}, {"shapes": records})
+    assert dropped["self_critic"] == {"shapes": 1} and rows_at == [1, 2, 3]
+    # a question the policy prompt check drops (61 tokens; the others 53) is counted here when no policy report
+    # shows it; the others' self-critic prompts fit (44 + 2 × 8 = 60)
+    tight = dataclasses.replace(cfg, policy_max_new_tokens=8,
+                                eval=dataclasses.replace(cfg.eval, max_prompt_tokens=60))
+    policy = {"shapes": list(records)}
+    dropped, rows_at = check_lengths(tight, eval_model(str(demo_model_dir)), {}, policy)
+    assert dropped["policy"] == {"shapes": 1} and dropped["self_critic"] == {"shapes": 1}
+    assert rows_at == [0, 1, 2] and policy["shapes"] == records[1:]
+    with pytest.raises(UserError, match="every shapes policy benchmark record is over it"):
+        check_lengths(dataclasses.replace(tight, eval=dataclasses.replace(cfg.eval, max_prompt_tokens=40)),
+                      eval_model(str(demo_model_dir)), {}, {"shapes": list(records)})

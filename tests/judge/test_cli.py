@@ -35,7 +35,7 @@ def test_paper_preset_holds_the_paper_settings() -> None:
     p = TRAIN_PRESETS["paper-11b"]
     assert p.run.model == "meta-llama/Llama-3.2-11B-Vision-Instruct" and p.iterations == 4
     assert p.sft.optim.lr == 1e-5 and p.epochs == 5 and p.run.strategy == "fsdp" and p.run.precision == "bf16-true"
-    assert (p.num_samples, p.majority_threshold) == (16, 5)
+    assert (p.num_samples, p.majority_threshold, p.lone_answer) == (16, 5, "drop")  # the reference's default
     assert (p.sampling.temperature, p.sampling.top_k, p.sampling.top_p) == (0.6, 50, 0.9)
     assert p.dataset.prompts_per_iteration * p.iterations == p.dataset.limit == 100_000
 

@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-MODULES = ["majority", "inject", "verdicts", "sources", "prompts", "iterate"]
+MODULES = ["majority", "inject", "verdicts", "sources", "prompts", "iterate", "pairs"]
 
 
 @pytest.mark.parametrize("name", MODULES)

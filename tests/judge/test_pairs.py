@@ -81,7 +81,7 @@ def test_closed_pairs_by_majority(canned) -> None:
 
 
 def test_closed_pairs_by_ground_truth_and_the_equal_size_cut(canned) -> None:
-    cfg = dataclasses.replace(CFG, pair_labels="ground_truth", match_size=True)
+    cfg = dataclasses.replace(CFG, pair_labels="ground_truth", match_size=True, lone_answer="drop")
     canned(groups=[list(g) for g in GROUPS])
     rows = synthesize(None, [item(i, "closed") for i in range(4)], cfg, iteration=0)
     # p0 red over blue; p1 red over blue (ties do not matter to the reference); p2 no sample is right; p3 all right
@@ -117,6 +117,27 @@ def test_a_lone_answer_is_paired_with_another_answer_of_its_kind(canned) -> None
                           "dropped": "one_answer"}
 
 
+def test_pooling_then_the_equal_size_cut(canned) -> None:
+    """As `pairs_stage` runs them: ground truth's all-right p3 is pooled, and the majority target counts the
+    pooled lone answer (p0, p2, p3), so all three ground-truth pairs (p0, p1, p3) stay."""
+    cfg = dataclasses.replace(CFG, pair_labels="ground_truth", match_size=True)
+    canned(groups=[list(g) for g in GROUPS])
+    rows = pair_lone_answers(synthesize(None, [item(i, "closed") for i in range(4)], cfg, iteration=0), 0, 0)
+    assert [r["majority_ok"] for r in rows] == [True, False, True, True]
+    cut = match_size(rows, seed=0, iteration=0)
+    assert [r.get("dropped") for r in cut] == [None, None, "no_correct", None] and cut[3]["alternative"] == "pool"
+    # a cut pooled pair keeps no trace of its pair
+    cut = match_size([dict(r, majority_ok=r["prompt_id"] == "p0") for r in rows], seed=0, iteration=0)
+    assert all(not {"chosen", "alternative"} & set(r) for r in cut if r.get("dropped") == "match_size")
+
+
+def test_a_lone_answer_under_the_threshold_is_no_majority(canned) -> None:
+    """One boxed answer among 16 (the rest without `\\boxed{}`) is not a majority of 5: dropped, not pooled."""
+    canned(groups=[boxed("red") + ["no box here"] * 15])
+    rows = pair_lone_answers(synthesize(None, [item(0, "closed")], CFG, iteration=0), 0, 0)
+    assert rows[0]["dropped"] == "below_threshold" and not rows[0]["majority_ok"] and "lone" not in rows[0]
+
+
 def test_lone_answers_under_ground_truth_labels_and_of_other_kinds() -> None:
     def lone(pid: str, text: str, dropped: str = "one_answer") -> dict[str, Any]:
         from visionrl.judge.majority import normalize_answer
@@ -130,6 +151,9 @@ def test_lone_answers_under_ground_truth_labels_and_of_other_kinds() -> None:
     assert (out["a"]["chosen"], out["a"]["rejected"]) == ("Two", "3")  # numbers pair with numbers
     assert (out["b"]["chosen"], out["b"]["rejected"]) == ("3", "Two")
     assert out["c"]["dropped"] == "one_answer" and not out["c"]["majority_ok"]  # no other yes/no answer
+    # a single wrong answer under ground-truth labels (no_correct, nothing to pool) with no alternative either
+    alone = {"prompt_id": "f", "kind": "closed", "counts": {"maybe": 16}, "majority_ok": True, "dropped": "no_correct"}
+    assert not pair_lone_answers([alone], seed=0, iteration=0)[0]["majority_ok"]
     assert (out["d"]["chosen"], out["d"]["rejected"]) == ("Red", "blue")  # ground truth's all_correct too
     assert (out["e"]["chosen"], out["e"]["rejected"]) == ("blue", "Red")
 

@@ -79,11 +79,13 @@ def load_all(cfg: EvalConfig) -> tuple[dict[str, list[PairRecord]], dict[str, li
 
 
 def check_lengths(cfg: EvalConfig, vlm: Any, critic: dict[str, list[Any]],
-                  policy: dict[str, list[Any]]) -> tuple[dict[str, dict[str, int]], set[str] | None]:
+                  policy: dict[str, list[Any]]) -> tuple[dict[str, dict[str, int]], list[int] | None]:
     """Every critic and policy prompt within `--max-prompt-tokens` (`--overlong-prompts drop`: dropped, in place,
     and counted per report and benchmark), and every self-critic judge prompt: the question with two sampled
-    answers of up to `--policy-max-new-tokens` each, counted at that bound before any answer is sampled. Returns
-    the counts and the ids of the questions the self-critic report may use (None: no self-critic report)."""
+    answers of up to `--policy-max-new-tokens` each, counted at that bound before any answer is sampled (an upper
+    bound: with `--self-critic-shown answer` the judge sees only the answers' final parts). Returns the counts
+    and the indices (into the first policy benchmark as checked) of the questions the self-critic report may
+    use (None: no self-critic report)."""
     from visionrl.core.data.lengths import check_prompt_lengths
     from visionrl.core.evaluation.pairwise_scoring import presented
     from visionrl.critic.policy import policy_prompts
@@ -107,8 +109,10 @@ def check_lengths(cfg: EvalConfig, vlm: Any, critic: dict[str, list[Any]],
         vlm, records, lambda r: eval_critic_prompt(r.question, cfg.prefill, cfg.prefill, r.images, prefill=cfg.prefill),
         limit=e.max_prompt_tokens, policy=e.overlong_prompts, reserve=2 * cfg.policy_max_new_tokens, what=what)
     _some_left(records, kept, what, e.max_prompt_tokens)
-    dropped["self_critic"] = {name: n}
-    return dropped, {r.id for r in kept}
+    # without a policy report, the questions its own check dropped are this report's drops too
+    dropped["self_critic"] = {name: n + (dropped["policy"].get(name, 0) if "policy" not in cfg.reports else 0)}
+    left = {id(r) for r in kept}  # by identity: benchmark ids may repeat
+    return dropped, [i for i, r in enumerate(records) if id(r) in left]
 
 
 def _some_left(records: list[Any], kept: list[Any], what: str, limit: int) -> None:
@@ -138,9 +142,9 @@ def run_eval(cfg: EvalConfig) -> dict[str, Any]:
         torch.set_num_threads(cfg.threads)
     critic_data, policy_data = load_all(cfg)
     vlm = eval_model(e.model)
-    dropped, self_critic_ids = check_lengths(cfg, vlm, critic_data, policy_data)
+    dropped, self_critic_rows = check_lengths(cfg, vlm, critic_data, policy_data)
     torch.manual_seed(e.seed)
-    metrics, samples = run_reports(cfg, vlm, critic_data, policy_data, console, self_critic_ids)
+    metrics, samples = run_reports(cfg, vlm, critic_data, policy_data, console, self_critic_rows)
     for report, counts in dropped.items():
         for name, n in counts.items():
             if n and name in metrics.get(report, {}):
@@ -155,9 +159,9 @@ def run_eval(cfg: EvalConfig) -> dict[str, Any]:
 
 def run_reports(cfg: EvalConfig, vlm: Any, critic_data: dict[str, list[PairRecord]],
                 policy_data: dict[str, list[Any]], console: Any,
-                self_critic_ids: set[str] | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+                self_critic_rows: list[int] | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The critic, policy and self-critic reports asked for, each phase under its own progress bar (the
-    self-critic on the questions in `self_critic_ids` only, when given)."""
+    self-critic on the first policy benchmark's questions at `self_critic_rows` only, when given)."""
     from visionrl.core.evaluation.pairwise_registry import PAIRWISE_BENCHMARKS
     from visionrl.critic import reports
     from visionrl.critic.judging import critic_judge
@@ -183,7 +187,7 @@ def run_reports(cfg: EvalConfig, vlm: Any, critic_data: dict[str, list[PairRecor
             samples += rows
     if "self-critic" in cfg.reports and policy_data:
         with console.bar("self-critic", unit=" prompts"):
-            metrics["self_critic"], rows = self_critic(cfg, vlm, judge, policy_data, greedy, self_critic_ids)
+            metrics["self_critic"], rows = self_critic(cfg, vlm, judge, policy_data, greedy, self_critic_rows)
         samples += rows
     return metrics, samples
 
@@ -202,15 +206,14 @@ def summary_rows(metrics: dict[str, Any]) -> list[tuple[str, str]]:
 
 def self_critic(cfg: EvalConfig, vlm: Any, judge: Any, policy_data: dict[str, list[Any]],
                 greedy: dict[str, list[str]],
-                ids: set[str] | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The self-critic report on the first policy benchmark (its questions in `ids`, when given)."""
+                rows_at: list[int] | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The self-critic report on the first policy benchmark (its questions at `rows_at`, when given)."""
     from visionrl.critic import reports
 
     name, records = next(iter(policy_data.items()))
     answers = greedy[name]
-    if ids is not None:
-        keep = [i for i, r in enumerate(records) if r.id in ids]
-        records, answers = [records[i] for i in keep], [answers[i] for i in keep]
+    if rows_at is not None:
+        records, answers = [records[i] for i in rows_at], [answers[i] for i in rows_at]
     candidates = reports.sample_candidates(vlm, records, cfg.self_critic_n, temperature=cfg.temperature,
                                            top_p=cfg.top_p, max_new_tokens=cfg.policy_max_new_tokens,
                                            batch_size=cfg.eval.batch_size, prefill=cfg.prefill, engine=cfg.engine)

@@ -51,6 +51,8 @@ def closed_rows(vlm: Any, items: Sequence[PromptItem], cfg: TrainConfig, iterati
         shown = answers if cfg.closed_answers == "boxed" else [t.strip() for t in texts]
         vote = majority_vote(answers, cfg.majority_threshold, item_rng(cfg.run.seed, iteration, it.id, "majority"))
         pool = cfg.lone_answer == "pool"
+        if pool and vote.dropped == "one_answer" and max(vote.counts.values()) < cfg.majority_threshold:
+            vote = type(vote)(None, None, vote.counts, "below_threshold")  # a lone answer is a majority too
         row: dict[str, Any] = {"prompt_id": it.id, "kind": "closed", "counts": vote.counts,
                                "majority_ok": vote.dropped is None or (pool and vote.dropped == "one_answer")}
         if cfg.pair_labels == "ground_truth":
@@ -118,18 +120,20 @@ def pair_lone_answers(rows: Sequence[dict[str, Any]], seed: int, iteration: int)
     for r in rows:
         for norm, text in r.get("texts", {}).items():
             pool.setdefault(answer_kind(norm), {}).setdefault(norm, text)
+    def alternatives(norm: str) -> list[str]:
+        return sorted(a for a in pool.get(answer_kind(norm), {}) if a != norm)
+
     out = []
     for r in rows:
+        counts = r.get("counts", {})
+        if len(counts) == 1 and r.get("majority_ok") and not alternatives(next(iter(counts))):
+            r = r | {"majority_ok": False}  # majority labels would have no pair either (read by --match-size)
         if r.get("dropped") in LONE and "lone" in r:
             norm = normalize_answer(r["lone"])
-            same = pool.get(answer_kind(norm), {})
-            others = sorted(a for a in same if a != norm)
-            if others:
+            if others := alternatives(norm):
                 alt = item_rng(seed, iteration, r["prompt_id"], "lone").choice(others)
                 r = {k: v for k, v in r.items() if k not in ("dropped", "lone")} | {
-                    "chosen": r["lone"], "rejected": same[alt], "alternative": "pool"}
-            elif len(r.get("counts", {})) == 1:  # the majority vote had no pair either
-                r = r | {"majority_ok": False}
+                    "chosen": r["lone"], "rejected": pool[answer_kind(norm)][alt], "alternative": "pool"}
         out.append(r)
     return out
 
@@ -177,7 +181,8 @@ def match_size(rows: list[dict[str, Any]], seed: int, iteration: int) -> list[di
     out = []
     for i, r in enumerate(rows):
         if i in pairs and i not in keep:
-            r = {k: v for k, v in r.items() if k not in ("prompt", "chosen", "rejected")} | {"dropped": "match_size"}
+            r = {k: v for k, v in r.items() if k not in ("prompt", "chosen", "rejected", "alternative")} | {
+                "dropped": "match_size"}
         out.append(r)
     return out
 
