@@ -26,7 +26,7 @@ from visionrl.core.data import (
     render,
     sample_scene,
 )
-from visionrl.core.data.shapes import BACKGROUND, COLORS, KINDS
+from visionrl.core.data.shapes_scene import BACKGROUND, COLORS, KINDS
 
 POSITIONS = ("on the left", "in the middle", "on the right")
 
@@ -270,7 +270,7 @@ def test_scene_parameters_and_dict_round_trip():
 def test_shaded_thirds_mark_the_place_and_keep_the_answers():
     """`shade` darkens the left third's background and lightens the right one's; shapes, answers and the dict
     round trip are unchanged, and a plain world's dicts do not mention it."""
-    from visionrl.core.data.shapes import shaded
+    from visionrl.core.data.shapes_scene import shaded
 
     assert "shade" not in ShapesWorld(0).vqa(1)[0].meta["scene"]
     s = 84

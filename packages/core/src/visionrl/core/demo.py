@@ -99,11 +99,11 @@ def cache_root() -> Path:
 
 
 def recipe_hash(recipe: DemoRecipe) -> str:
-    from visionrl.core.data import shapes
+    from visionrl.core.data import shapes, shapes_scene
     from visionrl.core.vlm import tiny
 
     h = hashlib.sha256(json.dumps(asdict(recipe), sort_keys=True).encode())
-    for mod in (shapes, tiny, P):
+    for mod in (shapes, shapes_scene, tiny, P):
         h.update(Path(mod.__file__).read_bytes())
     for name in (Path(__file__).name, "demo_teacher.py", "demo_eval.py"):  # the recipe, its data and report
         h.update(Path(__file__).with_name(name).read_bytes())

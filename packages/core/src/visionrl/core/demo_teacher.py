@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from visionrl.core import prompts as P
 from visionrl.core.data.records import MCQRecord, PairRecord, VQARecord
-from visionrl.core.data.shapes import COLUMNS, Scene, ShapesWorld, column
+from visionrl.core.data.shapes import ShapesWorld
+from visionrl.core.data.shapes_scene import COLUMNS, Scene, column
 
 if TYPE_CHECKING:
     from visionrl.core.demo import DemoRecipe
@@ -226,7 +227,7 @@ def _caption_reasoner(t: Teacher, rec: VQARecord) -> Any:
 
 
 def _caption(t: Teacher, rec: VQARecord) -> Any:
-    from visionrl.core.data.shapes import CAPTION_QUESTION
+    from visionrl.core.data.shapes_scene import CAPTION_QUESTION
     from visionrl.core.lit.sft import SFTExample
 
     return SFTExample(image_first(CAPTION_QUESTION, rec.images), describe(Scene.from_dict(rec.meta["scene"])))

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import Literal
 
 from visionrl.core.chat import IMAGE, Prompt
-from visionrl.core.data.shapes import CAPTION_QUESTION
+from visionrl.core.data.shapes_scene import CAPTION_QUESTION
 from visionrl.core.prompts import COT_INSTRUCTION, CRITIC_PROMPT, PAIRWISE_JUDGE_PROMPT, format_segments
 
 JudgeStyle = Literal["mmrb", "vlrb"]

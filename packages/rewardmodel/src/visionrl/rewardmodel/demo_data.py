@@ -26,7 +26,7 @@ WORDS = ("apple", "river", "circle", "stone", "garden", "window", "rocket", "pen
 
 def image_pairs(n: int, world_seed: int, description_fraction: float = 0.25) -> list[PairRecord]:
     """`n` shapes pairs: colour-at-place answers and (a `description_fraction` of them) descriptions."""
-    from visionrl.core.data.shapes import COLORS, Scene, render
+    from visionrl.core.data.shapes_scene import COLORS, Scene, render
     from visionrl.core.demo_teacher import demo_world, describe
 
     out = []

@@ -92,7 +92,7 @@ def sft_examples(cfg: TrainConfig, train: Sequence[VQARecord]) -> list[Any]:
     """Cold-start SFT: shapes → the three Vision-SR1 formats in turn; other data → (question, answer) as given."""
     from visionrl.core import prompts as P
     from visionrl.core.chat import Prompt
-    from visionrl.core.data.shapes import Scene
+    from visionrl.core.data.shapes_scene import Scene
     from visionrl.core.demo_teacher import cot_target, describe, see_think_target
     from visionrl.core.lit.sft import SFTExample
 
