@@ -98,11 +98,11 @@ def test_closed_pairs_by_ground_truth_and_the_equal_size_cut(canned) -> None:
 def test_a_lone_answer_is_paired_with_another_answer_of_its_kind(canned) -> None:
     canned(groups=[list(g) for g in GROUPS])
     rows = synthesize(None, [item(i, "closed") for i in range(4)], CFG, iteration=0)  # the demo preset: pool
-    assert rows[3]["dropped"] == "one_answer" and rows[3]["lone"] == "red" and rows[3]["majority_ok"]
+    assert rows[3]["dropped"] == "one_answer" and rows[3]["texts"] == {"red": "red"} and rows[3]["majority_ok"]
     paired = pair_lone_answers(rows, seed=0, iteration=0)
     assert paired[:3] == rows[:3]  # pairs and other drops as they were
     p3 = paired[3]
-    assert "dropped" not in p3 and "lone" not in p3 and p3["alternative"] == "pool"
+    assert "dropped" not in p3 and p3["alternative"] == "pool"
     assert p3["chosen"] == "red" and p3["rejected"] in ("blue", "green")  # what other questions were answered
     assert p3["prompt"] == "What color is the shape on the left?"
     draws = {pair_lone_answers(rows, seed=s, iteration=0)[3]["rejected"] for s in range(20)}
@@ -135,7 +135,7 @@ def test_a_lone_answer_under_the_threshold_is_no_majority(canned) -> None:
     """One boxed answer among 16 (the rest without `\\boxed{}`) is not a majority of 5: dropped, not pooled."""
     canned(groups=[boxed("red") + ["no box here"] * 15])
     rows = pair_lone_answers(synthesize(None, [item(0, "closed")], CFG, iteration=0), 0, 0)
-    assert rows[0]["dropped"] == "below_threshold" and not rows[0]["majority_ok"] and "lone" not in rows[0]
+    assert rows[0]["dropped"] == "below_threshold" and not rows[0]["majority_ok"] and "prompt" not in rows[0]
 
 
 def test_lone_answers_under_ground_truth_labels_and_of_other_kinds() -> None:
@@ -143,7 +143,7 @@ def test_lone_answers_under_ground_truth_labels_and_of_other_kinds() -> None:
         from visionrl.judge.majority import normalize_answer
 
         return {"prompt_id": pid, "kind": "closed", "counts": {normalize_answer(text): 16}, "majority_ok": True,
-                "texts": {normalize_answer(text): text}, "dropped": dropped, "lone": text, "prompt": "Q?"}
+                "texts": {normalize_answer(text): text}, "dropped": dropped, "prompt": "Q?"}
 
     rows = [lone("a", "Two"), lone("b", "3"), lone("c", "yes"), lone("d", "Red", "all_correct"),
             lone("e", "blue")]

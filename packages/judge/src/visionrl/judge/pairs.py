@@ -64,9 +64,8 @@ def closed_rows(vlm: Any, items: Sequence[PromptItem], cfg: TrainConfig, iterati
             row["texts"] = distinct_texts(answers, shown)
         if vote.dropped is not None:
             row["dropped"] = vote.dropped
-            if pool and vote.dropped in LONE:
-                lone = next(t for a, t in zip(answers, shown) if normalize_answer(a))
-                row |= {"prompt": it.question, "lone": lone}
+            if pool and vote.dropped in LONE:  # its one answer is in `texts`; pooling gives it a pair
+                row["prompt"] = it.question
         else:
             assert vote.chosen is not None and vote.rejected is not None
             row |= {"prompt": it.question, "chosen": shown[vote.chosen], "rejected": shown[vote.rejected]}
@@ -110,7 +109,7 @@ def pair_lone_answers(rows: Sequence[dict[str, Any]], seed: int, iteration: int)
     draw does not depend on the world size; a question with no such alternative stays dropped.
 
     >>> rows = [{"prompt_id": "p0", "kind": "closed", "texts": {"red": "Red"}, "dropped": "one_answer",
-    ...          "lone": "Red", "prompt": "Colour?", "majority_ok": True},
+    ...          "counts": {"red": 16}, "prompt": "Colour?", "majority_ok": True},
     ...         {"prompt_id": "p1", "kind": "closed", "texts": {"blue": "blue", "2": "two"}, "prompt": "Colour?",
     ...          "chosen": "blue", "rejected": "two", "majority_ok": True}]
     >>> [(r.get("chosen"), r.get("rejected"), r.get("alternative")) for r in pair_lone_answers(rows, 0, 0)]
@@ -128,12 +127,12 @@ def pair_lone_answers(rows: Sequence[dict[str, Any]], seed: int, iteration: int)
         counts = r.get("counts", {})
         if len(counts) == 1 and r.get("majority_ok") and not alternatives(next(iter(counts))):
             r = r | {"majority_ok": False}  # majority labels would have no pair either (read by --match-size)
-        if r.get("dropped") in LONE and "lone" in r:
-            norm = normalize_answer(r["lone"])
+        if r.get("dropped") in LONE and "prompt" in r:
+            (norm, text), = r["texts"].items()
             if others := alternatives(norm):
                 alt = item_rng(seed, iteration, r["prompt_id"], "lone").choice(others)
-                r = {k: v for k, v in r.items() if k not in ("dropped", "lone")} | {
-                    "chosen": r["lone"], "rejected": pool[answer_kind(norm)][alt], "alternative": "pool"}
+                r = {k: v for k, v in r.items() if k != "dropped"} | {
+                    "chosen": text, "rejected": pool[answer_kind(norm)][alt], "alternative": "pool"}
         out.append(r)
     return out
 
